@@ -1,0 +1,1 @@
+"""Training: models, freezing / gradual unfreezing, the training loop, checkpoints, resume, DDP."""

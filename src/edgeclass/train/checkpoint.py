@@ -1,0 +1,86 @@
+"""Checkpoints: one dict of tensors and plain values that loads with ``torch.load(weights_only=True)``.
+
+Keys: ``format`` (CHECKPOINT_FORMAT), ``card`` (model card JSON), ``model`` (``net`` state dict,
+torchvision names), and during training ``optimizer``, ``scheduler``, ``epoch``, ``best_metric``,
+``rng`` and ``config``. Written atomically: temp file, fsync, rename.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+import torch
+
+from ..errors import EdgeclassError
+from ..spec import CHECKPOINT_FORMAT, ModelCard
+from .models import EdgeClassifier, build_model
+
+
+def make_checkpoint(model: EdgeClassifier, card: ModelCard, **extra: Any) -> Dict[str, Any]:
+    net = model.module.net if hasattr(model, "module") else model.net  # unwrap DDP
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    return {"format": CHECKPOINT_FORMAT, "card": card.to_json(), "model": state, **extra}
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: Dict[str, Any]) -> Path:
+    """Atomic write: a reader (or a kill) never sees a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(ckpt, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
+    """Load our checkpoint safely (weights_only). Anything else is a one-line EdgeclassError."""
+    path = Path(path)
+    if path.is_dir():
+        raise EdgeclassError(f"{path} is a folder; give a checkpoint file such as {path}/weights/best.pt")
+    if not path.is_file():
+        raise EdgeclassError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        msg = str(e)
+        if "weights_only" in msg or "Unpickl" in type(e).__name__ or "unpickl" in msg.lower():
+            raise EdgeclassError(
+                f"{path} would need unsafe unpickling to load; edgeclass only loads plain tensor checkpoints"
+            ) from None
+        raise EdgeclassError(f"{path} is not a readable checkpoint ({msg.splitlines()[0][:160] if msg else type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or "card" not in ckpt or "model" not in ckpt:
+        raise EdgeclassError(f"{path} is not an edgeclass checkpoint")
+    return ckpt
+
+
+def card_of(ckpt: Dict[str, Any]) -> ModelCard:
+    return ModelCard.from_json(ckpt["card"])
+
+
+def load_weights_into(model: EdgeClassifier, ckpt: Dict[str, Any], source: str) -> None:
+    net = model.module.net if hasattr(model, "module") else model.net
+    try:
+        net.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        first = [ln.strip() for ln in str(e).splitlines() if ln.strip()][1:2]
+        raise EdgeclassError(
+            f"{source} does not fit this model (different arch or class count): {first[0][:200] if first else e}"
+        ) from None
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Tuple[EdgeClassifier, ModelCard]:
+    """(model in eval mode on ``device``, its card) from a checkpoint file."""
+    ckpt = load_checkpoint(path)
+    card = card_of(ckpt)
+    model = build_model(card)
+    load_weights_into(model, ckpt, str(path))
+    return model.to(device).eval(), card
