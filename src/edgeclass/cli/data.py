@@ -1,0 +1,115 @@
+"""`edgeclass data ...`: split, check, augment, demo. Argument parsing only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import click
+
+from ..data.hashing import DEFAULT_THRESHOLD
+
+_THRESHOLD_HELP = (
+    f"near-duplicate threshold in bits of the 64-bit perceptual hash (default {DEFAULT_THRESHOLD}); "
+    "-1 groups exact duplicates only"
+)
+
+
+@click.group("data")
+def data() -> None:
+    """Prepare a dataset: split it (duplicates kept together), check it, augment it, or get the demo."""
+
+
+@data.command("split")
+@click.argument("root", type=click.Path(file_okay=False))
+@click.option("--ratios", default="0.7,0.15,0.15", show_default=True, help="train,val,test fractions")
+@click.option("--seed", default=0, show_default=True, help="same seed, same split")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="manifest path [default: ROOT/splits.csv]")
+@click.option("--threshold", default=DEFAULT_THRESHOLD, show_default=True, help=_THRESHOLD_HELP)
+@click.option("--workers", default=None, type=int, help="hashing threads [default: CPU count + 2, at most 16]")
+@click.option("--resplit", is_flag=True, help="for a ROOT/{train,val,test} tree: ignore the folders' split and re-split")
+def split_cmd(root, ratios, seed, out, threshold, workers, resplit) -> None:
+    """Write a grouped, stratified train/val/test manifest for ROOT (copies nothing).
+
+    ROOT is ROOT/<class>/<images> or ROOT/{train,val,test}/<class>/<images>. Identical files,
+    near-duplicates (flip, small crop, brightness, JPEG) and NAME__augNNNN copies form one group,
+    and a group never straddles splits.
+    """
+    from ..data.split import split_folder
+
+    r = split_folder(root, out=out, ratios=ratios, seed=seed, threshold=threshold, workers=workers, progress=sys.stdout.isatty() and sys.stderr.isatty(), resplit=resplit)
+    click.echo(f"{r.images} images, {len(r.counts['train'])} classes -> {r.groups} groups")
+    click.echo(
+        f"merged {r.merged_groups} groups ({r.merged_images} images; {r.exact_duplicates} exact duplicates, "
+        f"{r.near_pairs} near-duplicate pairs; largest group {r.largest_group})"
+    )
+    if r.plain_images:
+        click.echo(f"{r.plain_images} plain images (sky, blank frames) are grouped by exact bytes only")
+    for sp, per in r.counts.items():
+        click.echo(f"  {sp:<5} {sum(per.values()):>7} images")
+    if r.unreadable:
+        click.echo(f"skipped {len(r.unreadable)} unreadable files (first: {r.unreadable[0]})")
+    if r.skipped:
+        click.echo(f"skipped {len(r.skipped)} files that are not images (first: {r.skipped[0]})")
+    for a, b in r.label_conflicts[:10]:
+        click.echo(f"warning: identical files in two classes: {a} and {b}")
+    for w in r.warnings:
+        click.echo(f"warning: {w}")
+    click.echo(f"wrote {r.manifest}")
+
+
+@data.command("check")
+@click.argument("root", type=click.Path(file_okay=False))
+@click.option("--manifest", type=click.Path(dir_okay=False), default=None, help="[default: ROOT/splits.csv if present]")
+@click.option("--threshold", default=DEFAULT_THRESHOLD, show_default=True, help=_THRESHOLD_HELP)
+@click.option("--show", default=20, show_default=True, help="file names listed per problem")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="also write the full report as JSON")
+@click.option("--workers", default=None, type=int, help="hashing threads")
+def check_cmd(root, manifest, threshold, show, json_path, workers) -> None:
+    """Counts per class and split, unreadable files, duplicates across splits, imbalance.
+
+    Exit status 1 when a val/test image has an exact or near-duplicate in train, a split lacks a
+    class, or manifest rows point at missing files.
+    """
+    from ..data.check import check_dataset, format_report
+
+    r = check_dataset(root, manifest=manifest, threshold=threshold, workers=workers, progress=sys.stdout.isatty() and sys.stderr.isatty())
+    click.echo(format_report(r, show=show))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({**asdict(r), "ok": r.ok, "problems": r.problems(), "warnings": r.warnings()}, f, indent=2)
+    if not r.ok:
+        sys.exit(1)
+
+
+@data.command("augment")
+@click.argument("root", type=click.Path(file_okay=False))
+@click.option("--per-class", required=True, type=int, help="train images per class to reach")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--manifest", type=click.Path(dir_okay=False), default=None, help="[default: ROOT/splits.csv]")
+def augment_cmd(root, per_class, seed, manifest) -> None:
+    """Write augmented copies of TRAIN images (ROOT/<class>/<stem>__augNNNN.jpg) until every class
+    has PER_CLASS train images, and add them to the manifest in their source's group."""
+    from ..data.augment import augment_train
+
+    r = augment_train(root, per_class, seed=seed, manifest=manifest)
+    for c, n in r.per_class.items():
+        click.echo(f"  {c}: +{n} -> {r.train_counts[c]} train images")
+    if r.unreadable:
+        click.echo(f"skipped {len(r.unreadable)} unreadable sources (first: {r.unreadable[0]})")
+    click.echo(f"wrote {r.written} images; updated {r.manifest}")
+
+
+@data.command("demo")
+@click.argument("dst", type=click.Path(file_okay=False))
+@click.option("--size", default=32, show_default=True, help="image side in pixels")
+def demo_cmd(dst, size) -> None:
+    """Write scikit-learn's handwritten digits (1,797 real scans, 10 classes) as DST/<class>/*.png."""
+    from ..data.demo import write_digits
+
+    n = write_digits(dst, size=size)
+    click.echo(f"wrote {n} images to {dst}; next: edgeclass data split {dst}")
+
+
+COMMANDS = [data]

@@ -1,0 +1,159 @@
+"""``edgeclass data augment``: offline augmentation of the TRAIN split only.
+
+The original project had 3,000 images per class, made by augmenting first and splitting second, so
+near-copies of test images were trained on. Here augmentation runs after the split, reads only
+train images, and writes ``<stem>__augNNNN.jpg`` next to each source; the rows join the manifest
+with split=train and the source's group, and a later ``data split`` regroups them by name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..errors import EdgeclassError, UnreadableImage
+from ..preprocess import read_image
+from .hashing import sha256_hex
+from .manifest import MANIFEST_NAME, Sample, read_manifest, write_manifest
+from .split import is_augmented
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random transforms (each drawn uniformly per image)."""
+
+    flip_p: float = 0.5
+    max_rotate_deg: float = 10.0
+    scale: Tuple[float, float] = (0.95, 1.08)
+    max_crop: float = 0.06  # fraction cut from each side at most
+    brightness: float = 0.25  # multiply by 1 +- this
+    contrast: float = 0.2
+    blur_p: float = 0.2
+    jpeg_quality: int = 92
+
+
+@dataclass
+class AugmentReport:
+    written: int = 0
+    per_class: Dict[str, int] = field(default_factory=dict)  # class -> new images
+    train_counts: Dict[str, int] = field(default_factory=dict)  # class -> train images after
+    unreadable: List[str] = field(default_factory=list)
+    manifest: str = ""
+
+
+def augment_image(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
+    """One random variant of an RGB uint8 image, same size: flip, rotate/scale, crop, brightness,
+    contrast, blur. Deterministic for the generator's state."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    out = rgb[:, ::-1] if rng.random() < cfg.flip_p else rgb
+    angle = rng.uniform(-cfg.max_rotate_deg, cfg.max_rotate_deg)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, rng.uniform(*cfg.scale))
+    out = cv2.warpAffine(np.ascontiguousarray(out), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    t, b, l, r = (int(rng.uniform(0, cfg.max_crop) * n) for n in (h, h, w, w))
+    if h - t - b >= 2 and w - l - r >= 2:
+        out = cv2.resize(out[t : h - b, l : w - r], (w, h), interpolation=cv2.INTER_LINEAR)
+    gain = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+    contrast = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
+    f = out.astype(np.float32)
+    mean = f.mean()
+    f = (f - mean) * contrast + mean * gain
+    out = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < cfg.blur_p:
+        out = cv2.GaussianBlur(out, (3, 3), 0)
+    return out
+
+
+def _encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise EdgeclassError("OpenCV could not encode a JPEG")
+    return buf.tobytes()
+
+
+def _next_index(root: Path, source: str, taken: set) -> int:
+    """The next free NNNN for ``<stem>__augNNNN`` among the manifest and the files on disk."""
+    p = Path(source)
+    pattern = re.compile(re.escape(p.stem) + r"__aug(\d+)$")
+    used = [int(m.group(1)) for x in taken if (m := pattern.match(Path(x).stem)) and Path(x).parent == p.parent]
+    folder = root / p.parent
+    if folder.is_dir():
+        used += [int(m.group(1)) for f in folder.iterdir() if (m := pattern.match(f.stem))]
+    return max(used, default=-1) + 1
+
+
+def augment_train(
+    root: str | os.PathLike,
+    per_class: int,
+    seed: int = 0,
+    manifest: Optional[str | os.PathLike] = None,
+    cfg: AugmentConfig = AugmentConfig(),
+    workers: Optional[int] = None,
+) -> AugmentReport:
+    """Bring every class's train split up to ``per_class`` images by writing augmented copies of
+    its (non-augmented) train images, round-robin in a seeded order. Classes already at or above
+    ``per_class`` are left alone, so re-running is a no-op. The manifest is rewritten atomically
+    once every file is written."""
+    root = Path(root)
+    if per_class < 1:
+        raise EdgeclassError("--per-class must be a positive number of train images per class")
+    mpath = Path(manifest) if manifest else root / MANIFEST_NAME
+    if not mpath.is_file():
+        raise EdgeclassError(f"no manifest at {mpath}: run `edgeclass data split {root}` first (augment only touches the train split)")
+    samples, _ = read_manifest(mpath)
+    report = AugmentReport(manifest=str(mpath))
+    taken = {s.path for s in samples}
+    jobs: List[Tuple[Sample, str, np.random.Generator]] = []
+    for ci, c in enumerate(sorted({s.label for s in samples})):
+        train = [s for s in samples if s.split == "train" and s.label == c]
+        sources = sorted((s for s in train if not is_augmented(s.path)), key=lambda s: s.path)
+        need = per_class - len(train)
+        if need <= 0 or not sources:
+            report.per_class[c] = 0
+            continue
+        rng = np.random.default_rng([seed, ci])
+        order = [sources[i] for i in rng.permutation(len(sources))]
+        next_idx: Dict[str, int] = {}
+        for k in range(need):
+            src = order[k % len(order)]
+            if src.path not in next_idx:
+                next_idx[src.path] = _next_index(root, src.path, taken)
+            p = Path(src.path)
+            name = (p.parent / f"{p.stem}__aug{next_idx[src.path]:04d}.jpg").as_posix()
+            next_idx[src.path] += 1
+            taken.add(name)
+            jobs.append((src, name, np.random.default_rng([seed, ci, k])))
+        report.per_class[c] = need
+
+    def make(job) -> Tuple[Optional[Sample], str]:
+        src, name, rng = job
+        try:
+            rgb = read_image(root / src.path)
+        except UnreadableImage as e:
+            return None, str(e)
+        data = _encode_jpeg(augment_image(rgb, rng, cfg), cfg.jpeg_quality)
+        (root / name).write_bytes(data)
+        return Sample(name, src.label, "train", sha256_hex(data), src.group), ""
+
+    new: List[Sample] = []
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) + 2)) as pool:
+        for sample, err in pool.map(make, jobs):
+            if sample is not None:
+                new.append(sample)
+            elif err not in report.unreadable:
+                report.unreadable.append(err)
+    report.per_class = {c: sum(1 for s in new if s.label == c) for c in report.per_class}
+    report.written = len(new)
+    all_samples = samples + new
+    report.train_counts = {c: sum(1 for s in all_samples if s.split == "train" and s.label == c) for c in report.per_class}
+    write_manifest(mpath, all_samples)
+    return report
