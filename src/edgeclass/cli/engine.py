@@ -1,0 +1,77 @@
+"""`edgeclass engine`: build a TensorRT engine (or print the equivalent trtexec command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from ..errors import EdgeclassError
+from ..trt import DEFAULT_PLAN_VERSION, PRECISIONS, EngineRequest
+
+
+def _installed_trt_version() -> Optional[str]:
+    try:
+        import tensorrt
+    except ImportError:
+        return None
+    return str(tensorrt.__version__)
+
+
+@click.command("engine")
+@click.argument("target", metavar="RUN_OR_ONNX", type=click.Path(path_type=Path))
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp16", show_default=True, help="engine precision")
+@click.option("--batch", type=int, help="fixed batch size (static engine)")
+@click.option("--min-batch", type=int, help="smallest batch the engine accepts (default 1)")
+@click.option("--opt-batch", type=int, help="batch TensorRT tunes for (default: min batch)")
+@click.option("--max-batch", type=int, help="largest batch the engine accepts (default 8)")
+@click.option("--workspace", "workspace_gib", type=float, help="builder workspace limit in GiB (default: TensorRT's)")
+@click.option("--timing-cache", type=click.Path(path_type=Path), help="timing cache file (default: weights/timing.trt<ver>.sm<cc>.cache)")
+@click.option("--dla-core", type=int, help="build for this DLA core (Jetson Xavier/Orin), GPU fallback on")
+@click.option("--version-compatible", is_flag=True, help="engine that later TensorRT versions can load (8.6+)")
+@click.option("--calibrator", is_flag=True, help="int8 by implicit entropy calibration of model.onnx (TensorRT < 11)")
+@click.option("--calib-images", type=int, default=512, show_default=True, help="train images for --calibrator")
+@click.option("--print-trtexec", is_flag=True, help="only print the equivalent trtexec command (works without TensorRT)")
+@click.option("--trt-version", help=f"with --print-trtexec: plan for this TensorRT version (default: the installed one, else {DEFAULT_PLAN_VERSION})")
+@click.option("--backend", type=click.Choice(["tensorrt", "torch-tensorrt"]), default="tensorrt", show_default=True,
+              help="torch-tensorrt: compile the checkpoint with Torch-TensorRT (dynamo) instead")
+@click.option("--device", type=int, default=0, show_default=True, help="CUDA device index")
+def engine(target: Path, precision: str, batch, min_batch, opt_batch, max_batch, workspace_gib, timing_cache, dla_core,
+           version_compatible, calibrator, calib_images, print_trtexec, trt_version, backend, device) -> None:
+    """Build RUN/weights/model.<precision>.engine and its .engine.json sidecar from the run's ONNX.
+
+    fp16 and fp32 build from model.onnx (TensorRT 11: model.fp16.onnx); int8 from the Q/DQ
+    model.int8.onnx written by `edgeclass calibrate`.
+    """
+    request = EngineRequest(
+        precision=precision, batch=batch, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
+        workspace_gib=workspace_gib, timing_cache=str(timing_cache) if timing_cache else None, dla_core=dla_core,
+        version_compatible=version_compatible, calibrator=calibrator, calib_images=calib_images, device=device,
+    )
+    if workspace_gib is not None and workspace_gib <= 0:
+        raise EdgeclassError(f"--workspace {workspace_gib:g}: give a positive size in GiB")
+    if trt_version and not print_trtexec:
+        raise EdgeclassError("--trt-version only applies with --print-trtexec (a build uses the installed TensorRT)")
+    if print_trtexec:
+        from ..export.tensorrt import prepare, trtexec_for
+        from ..trt import TrtVersion
+
+        version = TrtVersion.parse(trt_version or _installed_trt_version() or DEFAULT_PLAN_VERSION)
+        click.echo(trtexec_for(prepare(target, request, version), request))
+        return
+    if backend == "torch-tensorrt":
+        from ..export.torch_tensorrt import compile_checkpoint
+
+        out = compile_checkpoint(target, request)
+        click.echo(f"saved {out}")
+        return
+    from ..export.tensorrt import build_engine
+
+    result = build_engine(target, request, log=lambda m: click.echo(m, err=True))
+    click.echo(f"engine:  {result.engine}  ({result.seconds:.1f} s)")
+    click.echo(f"sidecar: {result.sidecar_path}")
+    click.echo(f"trtexec: {result.trtexec}")
+
+
+COMMANDS = [engine]

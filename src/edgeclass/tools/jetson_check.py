@@ -1,0 +1,285 @@
+"""`python -m edgeclass.tools.jetson_check RUN` (`make jetson-check`): the on-hardware check.
+
+Builds (or reuses, when fresh) the fp16 and int8 TensorRT engines of a run, compares each with ONNX
+Runtime on the run's test split (top-1 agreement, max |delta logit|, accuracy), measures latency and
+throughput, and prints one Markdown report a user can paste into an issue. Any step that cannot run
+(no TensorRT, no int8 ONNX, no ONNX Runtime) is reported as such, never hidden.
+
+The comparison and report functions are plain numpy and are tested on every machine; the engine
+part has not yet run on real TensorRT hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import __version__
+from .. import trt as decide
+from ..errors import EdgeclassError
+
+DEFAULT_PRECISIONS = ("fp16", "int8")
+
+
+# --------------------------------------------------------------------------------------------
+# measurements (pure numpy)
+# --------------------------------------------------------------------------------------------
+
+
+def agreement(reference: np.ndarray, candidate: np.ndarray) -> Dict[str, float]:
+    """Top-1 agreement and max / mean |delta logit| of ``candidate`` against ``reference``."""
+    if reference.shape != candidate.shape:
+        raise EdgeclassError(f"logit shapes differ: {reference.shape} vs {candidate.shape}")
+    if len(reference) == 0:
+        raise EdgeclassError("no images to compare")
+    diff = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+    return {
+        "top1_agreement": float(np.mean(candidate.argmax(1) == reference.argmax(1))),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+    }
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(logits.argmax(1) == labels)) if len(labels) else float("nan")
+
+
+def latency_stats(seconds: Sequence[float], batch: int) -> Dict[str, float]:
+    """Per-call latency percentiles (ms) and throughput (images/s) from per-call wall times."""
+    t = np.asarray(seconds, dtype=np.float64)
+    if t.size == 0:
+        raise EdgeclassError("no timings")
+    return {
+        "batch": batch,
+        "calls": int(t.size),
+        "mean_ms": float(t.mean() * 1e3),
+        "p50_ms": float(np.percentile(t, 50) * 1e3),
+        "p90_ms": float(np.percentile(t, 90) * 1e3),
+        "p99_ms": float(np.percentile(t, 99) * 1e3),
+        "images_per_s": float(batch * t.size / t.sum()),
+    }
+
+
+def benchmark(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int, iters: int, warmup: int = 10) -> Dict[str, float]:
+    """Time ``predict`` on batches of ``batch`` images (host-to-host: copies included, as an app sees it)."""
+    x = np.ascontiguousarray(np.resize(images, (batch,) + images.shape[1:]), dtype=np.float32)
+    for _ in range(warmup):
+        predict(x)
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        predict(x)
+        times.append(time.perf_counter() - t0)
+    return latency_stats(times, batch)
+
+
+# --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EngineRow:
+    precision: str
+    status: str  # "ok", or why it did not run
+    engine: str = ""
+    built: str = ""  # "built in 42 s" / "reused"
+    reference: str = ""  # the ONNX it was compared with
+    accuracy: Optional[float] = None
+    reference_accuracy: Optional[float] = None
+    compare: Dict[str, float] = field(default_factory=dict)
+    bench: List[Dict[str, float]] = field(default_factory=list)
+    describe: str = ""
+
+
+def _fmt(v: Optional[float], spec: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+
+def format_report(env: Dict[str, str], rows: List[EngineRow], images: int, run: str, notes: Sequence[str] = ()) -> str:
+    lines = [f"## edgeclass jetson-check: {run}", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in env.items()]
+    lines += [
+        "",
+        f"Accuracy and agreement on the test split ({images} images); reference = ONNX Runtime (CPU) on the engine's source ONNX.",
+        "",
+        "| engine | status | build | top-1 acc | ref acc | top-1 agree | max abs dlogit | mean abs dlogit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        c = r.compare
+        lines.append(
+            f"| {r.precision} | {r.status} | {r.built or '-'} | {_fmt(r.accuracy, '.2%')} | {_fmt(r.reference_accuracy, '.2%')} | "
+            f"{_fmt(c.get('top1_agreement'), '.2%')} | {_fmt(c.get('max_abs_diff'), '.3g')} | {_fmt(c.get('mean_abs_diff'), '.3g')} |"
+        )
+    bench = [(r, b) for r in rows for b in r.bench]
+    if bench:
+        lines += ["", "Latency per call (host to host, copies included) and throughput:", "",
+                  "| engine | batch | mean ms | p50 ms | p90 ms | p99 ms | images/s |", "|---|---|---|---|---|---|---|"]
+        for r, b in bench:
+            lines.append(
+                f"| {r.precision} | {int(b['batch'])} | {b['mean_ms']:.2f} | {b['p50_ms']:.2f} | {b['p90_ms']:.2f} | {b['p99_ms']:.2f} | {b['images_per_s']:.0f} |"
+            )
+    described = [r.describe for r in rows if r.describe] + list(notes)
+    if described:
+        lines += [""] + [f"- {d}" for d in described]
+    return "\n".join(lines) + "\n"
+
+
+def environment() -> Dict[str, str]:
+    env = {
+        "edgeclass": __version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+        "L4T": decide.read_l4t_release() or "not a Jetson (no /etc/nv_tegra_release)",
+    }
+    for mod in ("tensorrt", "onnxruntime", "numpy", "cv2", "torch"):
+        try:
+            env[mod] = str(__import__(mod).__version__)
+        except ImportError:
+            env[mod] = "not installed"
+        except Exception as e:  # a broken install should not stop the report
+            env[mod] = f"import failed ({type(e).__name__})"
+    try:
+        from ..runtime.tensorrt_backend import open_cuda
+
+        cuda = open_cuda(0)
+        g = cuda.gpu()
+        env["GPU"] = f"{g.name} ({g.sm}), memory via {cuda.kind}"
+        cuda.close()
+    except EdgeclassError as e:
+        env["GPU"] = str(e)
+    except Exception as e:
+        env["GPU"] = f"unavailable ({type(e).__name__}: {e})"
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# the check
+# --------------------------------------------------------------------------------------------
+
+
+def held_out_images(run: Path, card: Any, limit: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+    from ..calibration.dataset import run_data_source, split_images
+
+    source = run_data_source(run)
+    if source is None:
+        raise EdgeclassError(f"{run}/config.json does not name the dataset ('data'); jetson-check needs its test split")
+    return split_images(source.load(), card, "test", num=limit, seed=0)
+
+
+def ensure_engine(run: Path, precision: str, max_batch: int, device: int, rebuild: bool) -> Tuple[Path, str]:
+    """The engine of ``precision``: reused when present and fresh, else built. Returns (path, how)."""
+    from ..export.tensorrt import build_engine
+    from ..runtime.tensorrt_backend import import_tensorrt, open_cuda, read_sidecar, source_onnx_sha256
+
+    weights = decide.resolve_weights_dir(run)
+    path = decide.engine_path(weights, precision)
+    if path.is_file() and not rebuild:
+        _trt, version = import_tensorrt()
+        cuda = open_cuda(device)
+        try:
+            gpu = cuda.gpu()
+        finally:
+            cuda.close()
+        sidecar = read_sidecar(path)
+        if not decide.staleness(sidecar, version, gpu, source_onnx_sha256(path, sidecar)).stale:
+            return path, "reused"
+    request = decide.EngineRequest(precision=precision, min_batch=1, opt_batch=1, max_batch=max_batch, device=device)
+    result = build_engine(run, request, log=lambda m: print(m, file=sys.stderr))
+    return result.engine, f"built in {result.seconds:.0f} s"
+
+
+def check_precision(run: Path, precision: str, images: np.ndarray, labels: np.ndarray, batches: Sequence[int],
+                    iters: int, device: int, rebuild: bool) -> EngineRow:
+    from ..export.parity import onnx_logits
+    from ..runtime.tensorrt_backend import TensorRTBackend
+
+    row = EngineRow(precision, "ok")
+    try:
+        path, row.built = ensure_engine(run, precision, max(batches), device, rebuild)
+    except EdgeclassError as e:
+        row.status = f"not built: {e}"
+        return row
+    row.engine = str(path)
+    backend = TensorRTBackend(path, device=device, rebuild_stale=True)
+    try:
+        row.describe = backend.describe()
+        got = backend.predict(images)
+        row.accuracy = accuracy(got, labels)
+        src = decide.resolve_weights_dir(run) / backend.sidecar["source_onnx"]["file"]
+        row.reference = src.name
+        try:
+            ref = onnx_logits(src, images)
+            row.reference_accuracy = accuracy(ref, labels)
+            row.compare = agreement(ref, got)
+        except ImportError:
+            row.status = "ok (no onnxruntime: comparison skipped; pip install onnxruntime)"
+        for b in batches:
+            if backend.max_batch is None or b <= backend.max_batch:
+                row.bench.append(benchmark(backend.predict, images, b, iters))
+    finally:
+        backend.close()
+    return row
+
+
+def jetson_check(run: str | Path, precisions: Sequence[str] = DEFAULT_PRECISIONS, batches: Sequence[int] = (1, 8),
+                 iters: int = 200, limit: Optional[int] = None, device: int = 0, rebuild: bool = False) -> str:
+    run = Path(run)
+    env = environment()
+    weights = decide.resolve_weights_dir(run)
+    onnx = weights / "model.onnx"
+    if not onnx.is_file():
+        raise EdgeclassError(f"{onnx} is missing; run `edgeclass export {run}` (and `edgeclass calibrate {run}` for int8) first")
+    card = decide.read_onnx_info(onnx).card
+    images, labels = held_out_images(run, card, limit)
+    rows = []
+    notes = []
+    if env["tensorrt"] == "not installed":
+        rows = [EngineRow(p, "skipped: no TensorRT") for p in precisions]
+        notes.append(decide.NO_TENSORRT_MESSAGE)
+    else:
+        for p in precisions:
+            try:
+                rows.append(check_precision(run, p, images, labels, batches, iters, device, rebuild))
+            except EdgeclassError as e:
+                rows.append(EngineRow(p, f"failed: {e}"))
+    return format_report(env, rows, len(images), str(run), notes)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m edgeclass.tools.jetson_check", description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", help="run folder (runs/NAME) with weights/model.onnx (and model.int8.onnx for int8)")
+    ap.add_argument("--precisions", default=",".join(DEFAULT_PRECISIONS), help="comma-separated: fp32,fp16,int8")
+    ap.add_argument("--batches", default="1,8", help="batch sizes to benchmark (the engines are built up to the largest)")
+    ap.add_argument("--iters", type=int, default=200, help="timed calls per batch size")
+    ap.add_argument("--limit", type=int, help="use at most this many test images")
+    ap.add_argument("--device", type=int, default=0)
+    ap.add_argument("--rebuild", action="store_true", help="rebuild engines even when fresh")
+    ap.add_argument("--out", help="also write the report to this file")
+    a = ap.parse_args(argv)
+    try:
+        precisions = [p.strip() for p in a.precisions.split(",") if p.strip()]
+        bad = [p for p in precisions if p not in decide.PRECISIONS]
+        if bad:
+            raise EdgeclassError(f"unknown precision(s) {', '.join(bad)}; choose from {', '.join(decide.PRECISIONS)}")
+        batches = [int(b) for b in a.batches.split(",") if b.strip()]
+        report = jetson_check(a.run, precisions, batches, a.iters, a.limit, a.device, a.rebuild)
+    except EdgeclassError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(report, end="")
+    if a.out:
+        Path(a.out).write_text(report, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""`edgeclass engine` and jetson-check on real ONNX files, on a machine without TensorRT.
+
+What runs here: the "no TensorRT" message (a real subprocess), `--print-trtexec` on the exporter's
+real ONNX, source checks against the real ONNX contents, and the jetson-check report with ONNX
+Runtime. Building and running engines is in test_trt_hardware.py (needs TensorRT + a CUDA GPU).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeclass.cli import cli
+from edgeclass.spec import ModelCard, Preprocess
+from edgeclass import trt as d
+from edgeclass.tools import jetson_check as jc
+
+HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
+EDGECLASS = str(Path(sys.executable).with_name("edgeclass"))
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.skipif(HAS_TENSORRT, reason="tensorrt is installed here, so the 'no TensorRT' path cannot be shown")
+def test_engine_without_tensorrt_exits_2_with_one_line(exported_run):
+    p = subprocess.run([EDGECLASS, "engine", str(exported_run), "--precision", "fp16"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("error: TensorRT is not installed")
+    assert "JetPack" in lines[0] and "pip install tensorrt" in lines[0] and "--print-trtexec" in lines[0]
+    assert "Traceback" not in p.stderr and not (exported_run / "weights" / "model.fp16.engine").exists()
+
+
+def test_print_trtexec_works_without_tensorrt(exported_run):
+    r = run_cli("engine", str(exported_run), "--precision", "fp16", "--max-batch", "16", "--print-trtexec", "--trt-version", "10.3")
+    assert r.exit_code == 0, r.output
+    args = shlex.split(r.output.strip())
+    weights = exported_run / "weights"
+    assert args[0].endswith("trtexec")
+    assert f"--onnx={weights / 'model.onnx'}" in args
+    assert f"--saveEngine={weights / 'model.fp16.engine'}" in args
+    assert "--minShapes=images:1x3x32x32" in args and "--maxShapes=images:16x3x32x32" in args
+    assert "--fp16" in args
+
+
+def test_print_trtexec_on_tensorrt_11_uses_the_fp16_onnx(exported_run):
+    r = run_cli("engine", str(exported_run), "--precision", "fp16", "--print-trtexec", "--trt-version", "11.0")
+    assert r.exit_code == 0, r.output
+    args = shlex.split(r.output.strip())
+    assert f"--onnx={exported_run / 'weights' / 'model.fp16.onnx'}" in args and "--fp16" not in args
+
+
+def test_print_trtexec_takes_an_onnx_file_and_a_fixed_batch(exported_run):
+    onnx = exported_run / "weights" / "model.onnx"
+    r = run_cli("engine", str(onnx), "--precision", "fp32", "--batch", "4", "--workspace", "1", "--print-trtexec", "--trt-version", "8.6.2")
+    assert r.exit_code == 0, r.output
+    args = shlex.split(r.output.strip())
+    assert "--minShapes=images:4x3x32x32" in args and "--maxShapes=images:4x3x32x32" in args
+    assert "--memPoolSize=workspace:1024" in args and "--fp16" not in args
+
+
+def test_int8_without_the_qdq_model_names_the_calibrate_command(exported_run):
+    r = CliRunner().invoke(cli, ["engine", str(exported_run), "--precision", "int8", "--print-trtexec", "--trt-version", "10.3"])
+    assert r.exit_code == 2
+    assert "model.int8.onnx is missing" in r.output and "edgeclass calibrate" in r.output
+
+
+def test_an_fp32_file_posing_as_int8_is_refused(exported_run, tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(exported_run / "weights" / "model.onnx", weights / "model.int8.onnx")
+    r = CliRunner().invoke(cli, ["engine", str(tmp_path), "--precision", "int8", "--print-trtexec", "--trt-version", "10.3"])
+    assert r.exit_code == 2 and "is an fp32 model" in r.output
+
+
+def test_the_cpu_only_uint8_model_is_refused_for_tensorrt(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, 32, 32])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3, 32, 32])
+    scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.02])
+    zero = helper.make_tensor("z", TensorProto.UINT8, [], [128])
+    nodes = [helper.make_node("QuantizeLinear", ["images", "s", "z"], ["q"]), helper.make_node("DequantizeLinear", ["q", "s", "z"], ["logits"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [scale, zero]))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "edgeclass.model_card", ModelCard(["a", "b", "c"], "simplecnn", Preprocess.for_size(32)).to_json()
+    path = tmp_path / "model.int8-cpu.onnx"
+    onnx.save(model, str(path))
+    assert d.read_onnx_info(path).kind == "int8-cpu"
+    r = CliRunner().invoke(cli, ["engine", str(path), "--precision", "int8", "--print-trtexec", "--trt-version", "10.3"])
+    assert r.exit_code == 2 and "uint8 (U8S8) model for ONNX Runtime" in r.output
+
+
+def test_old_tensorrt_is_refused_on_the_command_line(exported_run):
+    r = CliRunner().invoke(cli, ["engine", str(exported_run), "--print-trtexec", "--trt-version", "8.4.3"])
+    assert r.exit_code == 2 and "needs TensorRT 8.5 or newer" in r.output
+
+
+def test_read_onnx_info_of_the_exported_models(exported_run):
+    fp32 = d.read_onnx_info(exported_run / "weights" / "model.onnx")
+    fp16 = d.read_onnx_info(exported_run / "weights" / "model.fp16.onnx")
+    assert (fp32.kind, fp16.kind) == ("fp32", "fp16")
+    assert fp32.input_name == "images" and fp32.output_name == "logits"
+    assert fp32.card.num_classes == 10 and fp32.card.preprocess.imgsz == 32
+    assert d.check_input_shape(fp32.input_shape, fp32.card, "model.onnx") is None  # dynamic batch
+
+
+# -- jetson-check ----------------------------------------------------------------------------
+
+
+def test_agreement_and_latency_numbers():
+    ref = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 2.0]], np.float32)
+    got = ref.copy()
+    got[2] = [1.0, 0.0, 0.5]  # top-1 becomes class 0 where the reference says class 2
+    a = jc.agreement(ref, got)
+    assert a["top1_agreement"] == pytest.approx(2 / 3) and a["max_abs_diff"] == pytest.approx(1.5)
+    s = jc.latency_stats([0.010, 0.020, 0.030, 0.040], batch=8)
+    assert s["mean_ms"] == pytest.approx(25.0) and s["p50_ms"] == pytest.approx(25.0)
+    assert s["images_per_s"] == pytest.approx(8 * 4 / 0.1)
+
+
+def test_report_is_one_pasteable_markdown_block():
+    rows = [
+        jc.EngineRow("fp16", "ok", built="built in 40 s", accuracy=0.97, reference_accuracy=0.975,
+                     compare={"top1_agreement": 0.995, "max_abs_diff": 0.02, "mean_abs_diff": 0.003},
+                     bench=[jc.latency_stats([0.001] * 10, 1)], describe="TensorRT 10.3.0 fp16 on Orin (sm_87)"),
+        jc.EngineRow("int8", "not built: model.int8.onnx is missing"),
+    ]
+    text = jc.format_report({"tensorrt": "10.3.0", "L4T": "R36.4.0"}, rows, 270, "runs/demo")
+    assert text.startswith("## edgeclass jetson-check: runs/demo")
+    assert "| tensorrt | 10.3.0 |" in text and "| fp16 | ok | built in 40 s | 97.00% | 97.50% | 99.50% | 0.02 |" in text
+    assert "| int8 | not built: model.int8.onnx is missing |" in text
+    assert "| fp16 | 1 | 1.00 |" in text and "- TensorRT 10.3.0 fp16 on Orin (sm_87)" in text
+
+
+def test_benchmark_times_a_real_onnxruntime_session(exported_run):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(exported_run / "weights" / "model.onnx"), providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(0).random((3, 3, 32, 32), dtype=np.float32)
+    stats = jc.benchmark(lambda x: sess.run(None, {"images": x})[0], images, batch=4, iters=5, warmup=1)
+    assert stats["batch"] == 4 and stats["calls"] == 5
+    assert 0 < stats["p50_ms"] <= stats["p99_ms"] and stats["images_per_s"] > 0
+
+
+@pytest.mark.skipif(HAS_TENSORRT, reason="tensorrt is installed here; this checks the report without it")
+def test_jetson_check_without_tensorrt_still_reports(exported_run, tmp_path, capsys):
+    out = tmp_path / "report.md"
+    rc = jc.main([str(exported_run), "--limit", "40", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0 and out.read_text() == printed
+    assert "| tensorrt | not installed |" in printed
+    assert "| fp16 | skipped: no TensorRT |" in printed and "| int8 | skipped: no TensorRT |" in printed
+    assert "- TensorRT is not installed for this Python" in printed  # how to get it, once
+    assert "test split (40 images)" in printed
+
+
+def test_jetson_check_needs_an_exported_run(trained_run, capsys):
+    assert jc.main([str(trained_run)]) == 2
+    assert "edgeclass export" in capsys.readouterr().err
