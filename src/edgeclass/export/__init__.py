@@ -1,1 +1,25 @@
-"""export"""
+"""Export: TorchScript, ONNX (fp32/fp16) with parity checks; TensorRT engines (``tensorrt*`` modules).
+
+Imports are lazy so that ``edgeclass.export.tensorrt*`` stays importable without PyTorch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ExportConfig", "ExportResult", "export"]
+
+
+def export(cfg: Any) -> Any:
+    """Write the artifacts ``cfg`` asks for and check their parity (see ``pipeline.export``)."""
+    from .pipeline import export as _export
+
+    return _export(cfg)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ExportConfig", "ExportResult"):
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(name)

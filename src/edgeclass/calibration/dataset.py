@@ -1,0 +1,111 @@
+"""Images for calibration and for accuracy checks, read through the shared preprocessing.
+
+Calibration draws from the TRAIN split only (never val/test, which judge the result), stratified by
+class so that a small set still covers every class. Val images feed export parity checks and test
+images the INT8 accuracy report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..data.manifest import Dataset, Sample, load_dataset
+from ..errors import EdgeclassError
+from ..preprocess import preprocess_files
+from ..spec import ModelCard, class_index
+
+DatasetLike = Union[Dataset, str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a run's dataset lives: the root folder and, when the run recorded one, its manifest."""
+
+    root: Path
+    manifest: Optional[Path] = None
+
+    def load(self) -> Dataset:
+        return load_dataset(self.root, self.manifest)
+
+
+def run_data_source(run_dir: Optional[Path]) -> Optional[DataSource]:
+    """The dataset named by ``run_dir/config.json`` (keys ``data`` and ``manifest``), or None when the
+    run did not record one. The run's own ``splits.csv`` copy is used when the recorded manifest moved."""
+    if run_dir is None:
+        return None
+    cfg_path = Path(run_dir) / "config.json"
+    if not cfg_path.is_file():
+        return None
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise EdgeclassError(f"{cfg_path} is not valid JSON ({e}); pass --data ROOT") from None
+    if not isinstance(cfg, dict) or not cfg.get("data"):
+        return None
+    manifest = Path(cfg["manifest"]) if cfg.get("manifest") else None
+    if manifest is not None and not manifest.is_file() and (Path(run_dir) / "splits.csv").is_file():
+        manifest = Path(run_dir) / "splits.csv"
+    return DataSource(Path(cfg["data"]), manifest)
+
+
+def as_dataset(dataset: DatasetLike) -> Dataset:
+    return dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+
+
+def stratified_sample(samples: Sequence[Sample], num: int, seed: int) -> List[Sample]:
+    """Up to ``num`` samples, classes taking turns (each class shuffled with ``seed``), so that every
+    class is represented as evenly as the data allows. Deterministic for a given seed."""
+    rng = random.Random(seed)
+    by_class: Dict[str, List[Sample]] = {}
+    for s in sorted(samples, key=lambda s: s.path):
+        by_class.setdefault(s.label, []).append(s)
+    queues = []
+    for label in sorted(by_class):
+        items = by_class[label]
+        rng.shuffle(items)
+        queues.append(items)
+    picked: List[Sample] = []
+    depth = 0
+    while len(picked) < num and any(depth < len(q) for q in queues):
+        for q in queues:
+            if depth < len(q) and len(picked) < num:
+                picked.append(q[depth])
+        depth += 1
+    return picked
+
+
+def split_images(
+    dataset: DatasetLike, card: ModelCard, split: str, num: Optional[int] = None, seed: int = 0
+) -> Tuple[np.ndarray, np.ndarray]:
+    """(images NCHW float32, labels as indices into ``card.classes``) of one split, preprocessed as
+    the card says. ``num`` limits the count (stratified). Unreadable files are skipped; a class the
+    model does not know is an error naming it."""
+    ds = as_dataset(dataset)
+    samples = ds.split(split)
+    if num is not None and num < len(samples):
+        samples = stratified_sample(samples, num, seed)
+    if not samples:
+        raise EdgeclassError(f"the {split} split of {ds.root} has no images")
+    labels = class_index(card, [s.label for s in samples])
+    images, kept, _skipped = preprocess_files([ds.abspath(s) for s in samples], card.preprocess)
+    if not kept:
+        raise EdgeclassError(f"none of the {len(samples)} {split} images under {ds.root} could be read")
+    return images, np.asarray([labels[i] for i in kept], dtype=np.int64)
+
+
+def calibration_images(dataset: DatasetLike, card: ModelCard, num: int = 500, seed: int = 0) -> np.ndarray:
+    """Up to ``num`` preprocessed TRAIN images, stratified by class: float32 (N, 3, H, W) in [0, 1].
+
+    This is what every INT8 calibrator sees (ONNX Runtime here, TensorRT's implicit calibrator on a
+    Jetson), so all of them are calibrated on the same tensors."""
+    if num < 1:
+        raise EdgeclassError(f"--num {num}: need at least one calibration image")
+    images, _labels = split_images(dataset, card, "train", num=num, seed=seed)
+    return images

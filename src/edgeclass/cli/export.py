@@ -1,0 +1,91 @@
+"""`edgeclass export` and `edgeclass calibrate`: argument parsing only (see edgeclass.export and
+edgeclass.calibration). torch and onnxruntime are imported inside the commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from ..errors import EdgeclassError
+
+EXPORT_FORMATS = ("torchscript", "onnx", "onnx-fp16")
+
+
+def _formats(value: str) -> tuple:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [v for v in items if v not in EXPORT_FORMATS]
+    if unknown or not items:
+        raise EdgeclassError(f"--formats {value!r}: choose from {','.join(EXPORT_FORMATS)}")
+    return items
+
+
+@click.command("export")
+@click.argument("source", metavar="RUN_OR_CHECKPOINT", type=click.Path(path_type=Path))
+@click.option("--formats", default=",".join(EXPORT_FORMATS), show_default=True, help="Comma-separated: torchscript,onnx,onnx-fp16.")
+@click.option("--imgsz", type=int, default=None, help="Input size (default: the training size).")
+@click.option("--dynamic/--no-dynamic", default=True, show_default=True, help="Dynamic batch axis (ignored with --batch).")
+@click.option("--batch", type=int, default=None, help="Fixed batch size instead of a dynamic batch axis.")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset: 17 for TensorRT 8.5/JetPack 5; 18+ uses torch's dynamo exporter.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: next to the weights).")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Dataset for the parity check (default: the run's).")
+@click.option("--parity-images", type=int, default=256, show_default=True, help="Val images for the parity check (0 skips it).")
+def export_cmd(source: Path, formats: str, imgsz: Optional[int], dynamic: bool, batch: Optional[int], opset: int,
+               out: Optional[Path], data: Optional[Path], parity_images: int) -> None:
+    """Export RUN_OR_CHECKPOINT to TorchScript / ONNX / fp16 ONNX and check each against PyTorch."""
+    from ..export.pipeline import ExportConfig, export, parity_table
+
+    if batch is None and not dynamic:
+        batch = 1
+    cfg = ExportConfig(source=source, formats=_formats(formats), imgsz=imgsz, batch=batch, opset=opset, out=out,
+                       data=data, parity_images=parity_images)
+    result = export(cfg)
+    for fmt, path in result.artifacts.items():
+        click.echo(f"{fmt:<12} {path}")
+    if result.parity:
+        click.echo(parity_table(result))
+        click.echo(f"parity report: {result.parity_path}")
+    if not result.ok:
+        click.echo(f"error: parity check failed for {', '.join(result.failed)}", err=True)
+        sys.exit(1)
+
+
+@click.command("calibrate")
+@click.argument("source", metavar="RUN_OR_ONNX", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Dataset root (default: the run's config.json).")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Split manifest (default: DATA/splits.csv).")
+@click.option("--num", type=int, default=500, show_default=True, help="Calibration images, drawn stratified from the TRAIN split.")
+@click.option("--batch", type=int, default=16, show_default=True, help="Calibration batch size.")
+@click.option("--method", type=click.Choice(["minmax", "percentile", "entropy"]), default="minmax", show_default=True,
+              help="How activation ranges are chosen.")
+@click.option("--percentile", type=float, default=99.999, show_default=True, help="For --method percentile.")
+@click.option("--max-drop", type=float, default=1.0, show_default=True,
+              help="Allowed top-1 loss (points) on TEST; beyond it the most sensitive layers stay float.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: next to model.onnx).")
+@click.option("--trt-cache", "trt_cache_version", default=None, metavar="VERSION",
+              help="Also write calibration.cache for TensorRT VERSION's implicit INT8 calibration (e.g. 8.6.1; TensorRT < 11).")
+def calibrate_cmd(source: Path, data: Optional[Path], manifest: Optional[Path], num: int, batch: int, method: str,
+                  percentile: float, max_drop: float, seed: int, out: Optional[Path], trt_cache_version: Optional[str]) -> None:
+    """INT8-quantize RUN_OR_ONNX: model.int8.onnx (TensorRT) and model.int8-cpu.onnx (ONNX Runtime CPU)."""
+    from ..calibration.pipeline import CalibrationConfig, format_report, run_calibration
+
+    cfg = CalibrationConfig(source=source, data=data, manifest=manifest, num=num, batch=batch, method=method,
+                            percentile=percentile, max_drop=max_drop, seed=seed, out=out,
+                            trt_cache_version=trt_cache_version)
+    result = run_calibration(cfg)
+    click.echo(format_report(result))
+    for m in result.models:
+        click.echo(f"{m.name:<12} {m.path}")
+    if result.trt_cache:
+        click.echo(f"tensorrt cache {result.trt_cache}")
+    click.echo(f"report: {result.report_path}")
+    if not result.ok:
+        failed = ", ".join(f"{m.name} ({m.drop_points:.2f} points)" for m in result.models if not m.passed)
+        click.echo(f"error: INT8 top-1 drop exceeds --max-drop {max_drop:g} even with layers kept in float: {failed}", err=True)
+        sys.exit(1)
+
+
+COMMANDS = [export_cmd, calibrate_cmd]

@@ -1,0 +1,190 @@
+"""`edgeclass export`: checkpoint -> model.ts, model.onnx, model.fp16.onnx, then a parity report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..calibration.dataset import DataSource, run_data_source, split_images
+from ..errors import EdgeclassError
+from ..spec import ModelCard, sha256_file
+from ..train.checkpoint import load_model
+from .onnx_export import DEFAULT_OPSET, export_onnx, exporter_for
+from .parity import ParityRow, compare, format_table, onnx_logits, run_batched, torchscript_logits
+from .source import ExportSource, resolve_checkpoint
+
+FORMATS = ("torchscript", "onnx", "onnx-fp16")
+FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx-fp16": "model.fp16.onnx"}
+PARITY_FILE = "parity.json"
+
+
+@dataclass
+class ExportConfig:
+    source: Path  # run folder or checkpoint
+    formats: Tuple[str, ...] = FORMATS
+    imgsz: Optional[int] = None  # None: the size the model was trained at
+    batch: Optional[int] = None  # None: dynamic batch axis; N: fixed batch N
+    opset: int = DEFAULT_OPSET
+    out: Optional[Path] = None  # default: next to the weights
+    data: Optional[Path] = None  # dataset for parity (default: the run's config.json)
+    parity_images: int = 256  # 0 skips the parity check
+
+    def validate(self) -> "ExportConfig":
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise EdgeclassError(f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}")
+        if self.batch is not None and self.batch < 1:
+            raise EdgeclassError(f"--batch {self.batch}: give a positive batch size")
+        exporter_for(self.opset)
+        return self
+
+
+@dataclass
+class ExportResult:
+    artifacts: Dict[str, Path]
+    parity: List[ParityRow] = field(default_factory=list)
+    parity_source: str = ""
+    parity_path: Optional[Path] = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.passed for r in self.parity)
+
+    @property
+    def failed(self) -> List[str]:
+        return [r.artifact for r in self.parity if not r.passed]
+
+
+def resized_card(card: ModelCard, imgsz: Optional[int]) -> ModelCard:
+    """The card at another input size (resize scales with it, keeping the crop ratio)."""
+    pp = card.preprocess
+    if imgsz is None or imgsz == pp.imgsz:
+        return card
+    if imgsz < 8:
+        raise EdgeclassError(f"--imgsz {imgsz} is too small (use at least 8)")
+    resize = max(imgsz, int(round(imgsz * pp.resize / pp.imgsz)))
+    return dataclasses.replace(card, preprocess=dataclasses.replace(pp, imgsz=imgsz, resize=resize)).validate()
+
+
+def artifact_card(card: ModelCard, precision: str, src: ExportSource, cfg: ExportConfig, parent_sha: str) -> ModelCard:
+    return card.replace(
+        precision=precision,
+        provenance={
+            "parent": src.checkpoint.name,
+            "parent_sha256": parent_sha,
+            "torch": torch.__version__.split("+")[0],
+            "opset": cfg.opset,
+            "batch": cfg.batch or "dynamic",
+        },
+    )
+
+
+def check_model_runs(model: torch.nn.Module, card: ModelCard, example: torch.Tensor) -> None:
+    """A model that cannot take this input size (simplecnn's head is sized for its training size) or
+    whose width disagrees with the card is a user error, not a traceback deep inside an exporter."""
+    from ..spec import check_class_count
+
+    try:
+        with torch.no_grad():
+            out = model(example)
+    except RuntimeError as e:
+        raise EdgeclassError(
+            f"{card.arch} does not accept {card.preprocess.imgsz} px inputs ({str(e).splitlines()[0][:120]}); "
+            f"export at the training size or drop --imgsz"
+        ) from None
+    check_class_count(card, int(out.shape[1]), "checkpoint")
+
+
+def random_images(n: int, card: ModelCard) -> np.ndarray:
+    return np.random.default_rng(0).random((max(n, 1), *card.input_shape), dtype=np.float32)
+
+
+def parity_images(cfg: ExportConfig, src: ExportSource, card: ModelCard) -> Tuple[np.ndarray, str]:
+    """Up to ``cfg.parity_images`` val images of the run's dataset (or ``--data``). When the run names
+    no dataset, or the one it names is gone, random images are used and the report says so; a
+    ``--data`` that cannot be read is an error."""
+    if cfg.data is not None:
+        images, _ = split_images(DataSource(cfg.data).load(), card, "val", num=cfg.parity_images, seed=0)
+        return images, f"{len(images)} val images of {cfg.data}"
+    source = run_data_source(src.run_dir)
+    if source is None:
+        images = random_images(cfg.parity_images, card)
+        return images, f"{len(images)} random images (the run names no dataset; pass --data)"
+    try:
+        images, _ = split_images(source.load(), card, "val", num=cfg.parity_images, seed=0)
+    except EdgeclassError as e:
+        images = random_images(cfg.parity_images, card)
+        return images, f"{len(images)} random images (the run's dataset is unusable: {e})"
+    return images, f"{len(images)} val images of {source.root}"
+
+
+def eager_logits(model: torch.nn.Module, images: np.ndarray, batch: int = 32) -> np.ndarray:
+    def fn(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+
+    return run_batched(fn, images, batch, static=False)
+
+
+def artifact_logits(fmt: str, path: Path, images: np.ndarray, batch: Optional[int]) -> np.ndarray:
+    if fmt == "torchscript":
+        return torchscript_logits(path, images, static_batch=batch)
+    return onnx_logits(path, images)
+
+
+def write_parity(path: Path, rows: List[ParityRow], source: str) -> Path:
+    doc = {"images": source, "artifacts": [r.to_dict() for r in rows], "passed": all(r.passed for r in rows)}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def export(cfg: ExportConfig) -> ExportResult:
+    """Write the requested artifacts and check each against PyTorch eager (see ``ExportResult.ok``)."""
+    from .fp16 import convert_fp16
+    from .torchscript import export_torchscript
+
+    cfg.validate()
+    src = resolve_checkpoint(cfg.source, cfg.out)
+    model, card = load_model(src.checkpoint)
+    card = resized_card(card, cfg.imgsz)
+    example = torch.rand(cfg.batch or 1, *card.input_shape)
+    check_model_runs(model, card, example)
+    parent_sha = sha256_file(src.checkpoint)
+    src.out_dir.mkdir(parents=True, exist_ok=True)
+
+    artifacts: Dict[str, Path] = {}
+    if "torchscript" in cfg.formats:
+        artifacts["torchscript"] = export_torchscript(
+            model, artifact_card(card, "fp32", src, cfg, parent_sha), src.out_dir / FILE_NAMES["torchscript"], example
+        )
+    onnx_path = src.out_dir / FILE_NAMES["onnx"]
+    if "onnx" in cfg.formats or "onnx-fp16" in cfg.formats:
+        export_onnx(model, artifact_card(card, "fp32", src, cfg, parent_sha), onnx_path, example, cfg.opset, cfg.batch is None)
+        if "onnx" in cfg.formats:
+            artifacts["onnx"] = onnx_path
+    if "onnx-fp16" in cfg.formats:
+        artifacts["onnx-fp16"] = convert_fp16(
+            onnx_path, artifact_card(card, "fp16", src, cfg, parent_sha), src.out_dir / FILE_NAMES["onnx-fp16"]
+        )
+
+    result = ExportResult(artifacts)
+    if cfg.parity_images > 0:
+        images, result.parity_source = parity_images(cfg, src, card)
+        ref = eager_logits(model, images)
+        for fmt, path in artifacts.items():
+            result.parity.append(compare(path.name, fmt, ref, artifact_logits(fmt, path, images, cfg.batch)))
+        result.parity_path = write_parity(src.out_dir / PARITY_FILE, result.parity, result.parity_source)
+    return result
+
+
+def parity_table(result: ExportResult) -> str:
+    return f"parity vs PyTorch eager on {result.parity_source}\n" + format_table(result.parity)
