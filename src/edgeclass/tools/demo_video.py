@@ -1,0 +1,123 @@
+"""The live check of ``make demo``: held-out test images written as a video, run through the live
+pipeline, and the per-frame accuracy printed next to the offline accuracy of the same model.
+
+The video is what a camera would give the runtime (real frames, decoded by OpenCV, lossy codec),
+so a gap between the two numbers would point at the capture/preprocessing path.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+from ..errors import EdgeclassError
+from ..preprocess import preprocess_file, read_image, stack
+
+VIDEO_NAME = "test_split.avi"
+TRUTH_NAME = "test_split.labels.csv"
+
+
+@dataclass
+class DemoVideo:
+    path: Path
+    truth: List[str]  # label of each frame
+    images: List[Path]  # the test images, in video order
+    labels: List[str]  # label of each image
+    frames_per_image: int
+
+
+def test_images(run_or_data: str | os.PathLike, split: str = "test") -> Tuple[List[Path], List[str]]:
+    """(images, labels) of a split, from a run folder (its config.json's ``data``/``manifest``) or a
+    dataset root with ``splits.csv``."""
+    from ..data.manifest import load_dataset
+
+    root = Path(run_or_data)
+    manifest: Optional[str] = None
+    cfg_path = root / "config.json"
+    if cfg_path.is_file():
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if not cfg.get("data"):
+            raise EdgeclassError(f"{cfg_path} names no dataset (key 'data')")
+        manifest = cfg.get("manifest") if cfg.get("manifest") and Path(cfg["manifest"]).is_file() else None
+        if manifest is None and (root / "splits.csv").is_file():
+            manifest = str(root / "splits.csv")
+        root = Path(cfg["data"])
+    ds = load_dataset(root, manifest=manifest)
+    samples = ds.split(split)
+    if not samples:
+        raise EdgeclassError(f"{run_or_data}: the {split} split is empty")
+    return [ds.abspath(s) for s in samples], [s.label for s in samples]
+
+
+def write_video(
+    images: Sequence[Path],
+    labels: Sequence[str],
+    path: str | os.PathLike,
+    size: int = 128,
+    frames_per_image: int = 2,
+    fps: float = 10.0,
+    fourcc: str = "MJPG",
+) -> DemoVideo:
+    """Each image resized to ``size`` x ``size`` and shown for ``frames_per_image`` frames; the labels
+    go to a CSV next to the video (frame, label)."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (size, size))
+    if not writer.isOpened():
+        raise EdgeclassError(f"cannot write video {path} with codec {fourcc}")
+    truth: List[str] = []
+    try:
+        for img_path, label in zip(images, labels):
+            rgb = read_image(img_path)
+            frame = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), (size, size), interpolation=cv2.INTER_LINEAR)
+            for _ in range(frames_per_image):
+                writer.write(frame)
+                truth.append(label)
+    finally:
+        writer.release()
+    with open(path.with_name(path.stem + ".labels.csv"), "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(("frame", "label"))
+        w.writerows(enumerate(truth))
+    return DemoVideo(path, truth, list(images), list(labels), frames_per_image)
+
+
+def offline_accuracy(backend, images: Sequence[Path], labels: Sequence[str], batch: int = 64) -> float:
+    """Top-1 accuracy of ``backend`` on the image files themselves (no video in between)."""
+    pp = backend.card.preprocess
+    classes = backend.card.classes
+    correct = 0
+    for i in range(0, len(images), batch):
+        x = stack([preprocess_file(p, pp) for p in images[i : i + batch]])
+        pred = backend.predict(x).argmax(axis=1)
+        correct += sum(classes[int(k)] == y for k, y in zip(pred, labels[i : i + batch]))
+    return correct / max(1, len(images))
+
+
+def frame_accuracy(records: Sequence[dict], truth: Sequence[str]) -> float:
+    """Fraction of JSON-line records whose top-1 class (``topk[0]``, before the unknown threshold)
+    is the label of the image shown in that frame."""
+    if not records:
+        return 0.0
+    hits = sum(1 for r in records if r["topk"] and r["topk"][0][0][0] == truth[r["frame"]])
+    return hits / len(records)
+
+
+def read_json_lines(path: str | os.PathLike) -> List[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def accuracy_line(live: float, frames: int, offline: float, images: int) -> str:
+    return f"live accuracy {live * 100:.2f}% on {frames} video frames | offline accuracy {offline * 100:.2f}% on {images} test images"
+
+
+def agree(live: float, offline: float, points: float = 1.0) -> bool:
+    return abs(live - offline) * 100 <= points + 1e-9
+
