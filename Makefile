@@ -17,11 +17,11 @@ PRECISION ?= fp16
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo train export calibrate engine jetson-check run eval bench clean help
+.PHONY: setup test demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
 
 help:
 	@echo "make setup | test | demo | train DATA=.. ARCH=.. RECIPE=.. | export RUN=.. | calibrate RUN=.."
-	@echo "make engine RUN=.. PRECISION=fp16|int8 | jetson-check RUN=.. | run MODEL=.. SOURCE=.. | bench RUN=.."
+	@echo "make engine RUN=.. PRECISION=fp16|int8 | jetson-check RUN=.. | setup-jetson | run MODEL=.. SOURCE=.. | bench RUN=.."
 
 setup: $(VENV)/.stamp
 
@@ -43,7 +43,7 @@ demo: setup
 	$(EC) train $(DEMO_DATA) --arch simplecnn --recipe demo --name demo --exist-ok
 	$(EC) export $(DEMO_RUN)
 	$(EC) calibrate $(DEMO_RUN)
-	$(EC) run $(DEMO_RUN)/weights/model.int8-cpu.onnx --demo-video $(DEMO_DATA) --out $(DEMO_RUN)/demo_run
+	$(EC) run $(DEMO_RUN)/weights/model.int8-cpu.onnx --demo-video $(DEMO_RUN) --out $(DEMO_RUN)/demo_run
 
 train: setup
 	$(EC) train $(DATA) --arch $(ARCH) --recipe $(RECIPE) $(if $(NAME),--name $(NAME)) $(TRAIN_ARGS)
@@ -54,20 +54,47 @@ export: setup
 calibrate: setup
 	$(EC) calibrate $(RUN)
 
-engine: setup
-	$(EC) engine $(RUN) --precision $(PRECISION)
+# TensorRT targets. On a Jetson (/etc/nv_tegra_release exists) they set up the venv with
+# setup-jetson, which never pip-installs torch or opencv over JetPack's CUDA builds.
+TRT_SETUP := $(if $(wildcard /etc/nv_tegra_release),setup-jetson,setup)
+ENGINE_ARGS ?=
 
-jetson-check: setup
-	$(BIN)/python tools/jetson_check.py $(RUN)
+engine: $(TRT_SETUP)
+	$(EC) engine $(RUN) --precision $(PRECISION) $(ENGINE_ARGS)
 
+# build fp16 + int8 engines, compare with ONNX Runtime on the test split, benchmark, print one report
+jetson-check: $(TRT_SETUP)
+	$(BIN)/python -m edgeclass.tools.jetson_check $(RUN)
+
+# Jetson (JetPack 6): TensorRT, CUDA, numpy, OpenCV and NVIDIA's PyTorch come from JetPack / apt, so the
+# venv sees the system site-packages; pip adds edgeclass (--no-deps) and the pure-Python deps JetPack
+# lacks. JETSON_EXTRAS are aarch64 wheels that replace nothing of JetPack (onnx to read model cards,
+# onnxruntime for jetson-check's reference, cuda-python for device memory without PyTorch; keep
+# cuda-python's major at your CUDA's: 12 on JetPack 6). Set JETSON_EXTRAS= to skip them.
+JETSON_EXTRAS ?= onnx onnxruntime 'cuda-python>=12,<13'
+setup-jetson: $(VENV)/.stamp-jetson
+
+$(VENV)/.stamp-jetson: pyproject.toml
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q 'click>=8.0' 'tqdm>=4.60'
+	$(if $(strip $(JETSON_EXTRAS)),$(BIN)/pip install -q $(JETSON_EXTRAS))
+	$(BIN)/python -c "import tensorrt, cv2, numpy; print('TensorRT', tensorrt.__version__, '| OpenCV', cv2.__version__, '| numpy', numpy.__version__)"
+	touch $@
+
+# run: live recognition; RUN_ARGS="--roi face --save out.mp4" (default --show; RUN_ARGS= for headless)
+RUN_ARGS ?= --show
 run: setup
-	$(EC) run $(if $(MODEL),$(MODEL),$(RUN)/weights/model.onnx) --source $(SOURCE) --show
+	$(EC) run $(if $(MODEL),$(MODEL),$(RUN)/weights/model.onnx) --source $(SOURCE) $(RUN_ARGS)
 
-eval: setup
-	$(EC) eval $(if $(MODEL),$(MODEL),$(RUN)/weights/model.onnx) --data $(DATA)
+# eval: MODEL (default: the latest run's model.onnx) on the run's own test split; DATA=.. SPLIT=val EVAL_ARGS=..
+eval: $(TRT_SETUP)
+	$(EC) eval $(if $(MODEL),$(MODEL),$(RUN)/weights/model.onnx) $(if $(filter command line environment,$(origin DATA)),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(EVAL_ARGS)
 
-bench: setup
-	$(EC) bench $(if $(RUN),$(RUN),$(DEMO_RUN))
+# bench: every artifact of runs/demo (or RUN=runs/x given explicitly; on a Jetson it uses setup-jetson
+# like engine); BENCH_ARGS="--batch 64 --formats onnx,onnx-int8-cpu"
+bench: $(TRT_SETUP)
+	$(EC) bench $(if $(filter command line environment,$(origin RUN)),$(RUN),$(DEMO_RUN)) $(BENCH_ARGS)
 
 clean:
 	rm -rf runs datasets .pytest_cache

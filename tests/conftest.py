@@ -37,45 +37,45 @@ def digits_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, digits_root) -> Path:
     """A run folder with ``weights/best.pt`` (simplecnn, 32 px, trained a few epochs on the digits,
-    >= 90% test top-1) and ``config.json`` naming its dataset. Session-scoped: read-only."""
-    import numpy as np
-    import torch
+    >= 90% test top-1) and ``config.json`` naming its dataset. Session-scoped: read-only.
+    Made by the real trainer (``demo`` recipe, 8 epochs), so it is a complete run folder:
+    weights/{best,last}.pt, config.json, splits.csv, model_card.json, results.csv, metrics.json, plots."""
+    from edgeclass.train.config import resolve_config
+    from edgeclass.train.trainer import train
 
-    from edgeclass.data.manifest import load_dataset
-    from edgeclass.preprocess import preprocess_file
-    from edgeclass.spec import ModelCard, Preprocess
-    from edgeclass.train.checkpoint import make_checkpoint, save_checkpoint
-    from edgeclass.train.models import build_model
+    project = tmp_path_factory.mktemp("runs")
+    cfg = resolve_config("demo", data=str(digits_root), epochs=8, project=str(project), name="demo", device="cpu", seed=0)
+    result = train(cfg, log=lambda _msg: None)
+    assert result.test is not None and result.test.top1 >= 0.9, f"fixture model too weak: {result.test}"
+    return result.run_dir
 
-    torch.manual_seed(0)
-    ds = load_dataset(digits_root)
-    card = ModelCard(classes=ds.classes, arch="simplecnn", preprocess=Preprocess.for_size(32))
-    model = build_model(card)
 
-    def tensors(split):
-        items = ds.split(split)
-        x = np.stack([preprocess_file(ds.abspath(s), card.preprocess) for s in items])
-        y = np.array([ds.classes.index(s.label) for s in items])
-        return torch.from_numpy(x), torch.from_numpy(y)
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory, trained_run) -> Path:
+    """A copy of ``trained_run`` with ``weights/model.onnx``, ``model.ts``, ``model.fp16.onnx`` (and
+    ``parity.json``) written by the real exporter (opset 17, dynamic batch). Session-scoped: read-only."""
+    import shutil
 
-    xtr, ytr = tensors("train")
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    model.train()
-    for _epoch in range(6):
-        perm = torch.randperm(len(xtr))
-        for i in range(0, len(xtr), 64):
-            idx = perm[i : i + 64]
-            loss = torch.nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    xte, yte = tensors("test")
-    with torch.no_grad():
-        acc = (model(xte).argmax(1) == yte).float().mean().item()
-    assert acc >= 0.9, f"fixture model too weak: {acc:.3f}"
-    run = tmp_path_factory.mktemp("run")
-    save_checkpoint(run / "weights" / "best.pt", make_checkpoint(model, card, epoch=6, best_metric=acc))
-    (run / "config.json").write_text(json.dumps({"data": str(digits_root), "arch": "simplecnn", "imgsz": 32}))
-    card.save(run / "model_card.json")
+    from edgeclass.export import ExportConfig, export
+
+    run = tmp_path_factory.mktemp("exported") / "run"
+    shutil.copytree(trained_run, run)
+    result = export(ExportConfig(source=run, parity_images=64))
+    assert result.ok, f"fixture export failed parity: {result.failed}"
+    return run
+
+
+@pytest.fixture(scope="session")
+def calibrated_run(tmp_path_factory, exported_run) -> Path:
+    """A copy of ``exported_run`` plus ``weights/model.int8.onnx`` (Q/DQ, TensorRT) and
+    ``weights/model.int8-cpu.onnx`` (U8S8, ONNX Runtime CPU) and ``weights/calibration.json`` from a
+    small calibration (200 TRAIN images, minmax). Session-scoped: read-only."""
+    import shutil
+
+    from edgeclass.calibration.pipeline import CalibrationConfig, run_calibration
+
+    run = tmp_path_factory.mktemp("calibrated") / "run"
+    shutil.copytree(exported_run, run)
+    result = run_calibration(CalibrationConfig(source=run, num=200, batch=20))
+    assert result.ok, f"fixture calibration exceeded its drop budget: {[(m.name, m.drop_points) for m in result.models]}"
     return run

@@ -1,0 +1,81 @@
+"""`edgeclass train`: argument parsing only; the work is in ``edgeclass.train.trainer``.
+
+Every recipe field has an option whose default is "take it from the recipe" (None), so the
+resolved configuration is recipe first, then what the user typed. torch is imported in the body.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+RECIPE_NAMES = ("default", "seed-resnet101", "seed-resnet152", "demo")
+ARCH_NAMES = ("simplecnn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+@click.command("train")
+@click.argument("root", required=False, type=click.Path(path_type=Path))
+@click.option("--arch", default=None, help=f"Model: {', '.join(ARCH_NAMES)}. [default: the recipe's (demo: simplecnn), else resnet18]")
+@click.option("--recipe", default=None, help=f"Preset: {', '.join(RECIPE_NAMES)}. [default: default]")
+@click.option("--weights", default=None, help="imagenet | none | PATH (.pth state dict or our .pt). [default: imagenet for ResNets, none for simplecnn]")
+@click.option("--manifest", default=None, type=click.Path(path_type=Path), help="Split manifest. [default: ROOT/splits.csv when present]")
+@click.option("--epochs", type=int, default=None, help="Epochs (recipe value unless given).")
+@click.option("--batch", type=int, default=None, help="Training batch, summed over all processes.")
+@click.option("--val-batch", type=int, default=None, help="Batch for validation and test.")
+@click.option("--imgsz", type=int, default=None, help="Input size in pixels. [default: 224; demo recipe: 32]")
+@click.option("--optimizer", default=None, help="adam | adamw | sgd.")
+@click.option("--lr", type=float, default=None, help="Base learning rate.")
+@click.option("--weight-decay", type=float, default=None)
+@click.option("--scheduler", default=None, help="step | cosine | constant.")
+@click.option("--warmup-epochs", type=float, default=None, help="cosine: linear warm-up length in epochs.")
+@click.option("--step-size", type=int, default=None, help="step: epochs between lr drops.")
+@click.option("--gamma", type=float, default=None, help="step: lr multiplier at each drop.")
+@click.option("--label-smoothing", type=float, default=None)
+@click.option("--augment", default=None, help="none | flip | standard (RandomResizedCrop + flip + colour jitter).")
+@click.option("--unfreeze-from", default=None, help="Freeze every parameter before this name, e.g. layer4.0.conv1 ('none' trains all).")
+@click.option("--unfreeze-schedule", default=None, help="Gradual unfreezing EPOCH:MODULE,..., e.g. 0:fc,3:layer4,6:layer3.")
+@click.option("--unfreeze-lr-decay", type=float, default=None, help="lr factor per later schedule stage. [default: 0.3]")
+@click.option("--patience", type=int, default=None, help="Early stopping: epochs without better val top-1 (0 = off).")
+@click.option("--project", default=None, help="Folder that holds the runs. [default: runs]")
+@click.option("--name", default=None, help="Run name: PROJECT/NAME (NAME-2, NAME-3... if taken). [default: the arch]")
+@click.option("--exist-ok", is_flag=True, default=None, help="Reuse PROJECT/NAME instead of incrementing.")
+@click.option("--device", default=None, help="auto | cpu | cuda | cuda:N. [default: auto]")
+@click.option("--workers", type=int, default=None, help="DataLoader worker processes. [default: 0 on CPU, up to 8 on CUDA]")
+@click.option("--seed", type=int, default=None, help="Random seed (split on the fly, init, shuffling). [default: 0]")
+@click.option("--no-amp", "amp", flag_value=False, default=None, help="Disable mixed precision on CUDA.")
+@click.option("--stop-after", type=int, default=None, help="Stop after N epochs of this invocation (resume later).")
+@click.option("--resume", default=None, type=click.Path(path_type=Path), help="Carry on a run: runs/<name>/weights/last.pt.")
+def train_cmd(root: Optional[Path], resume: Optional[Path], recipe: Optional[str], **options) -> None:
+    """Train a classifier on ROOT (class-per-folder, pre-split, or with a splits.csv manifest).
+
+    \b
+    Examples:
+      edgeclass train datasets/digits --arch simplecnn --recipe demo
+      edgeclass train photos --arch resnet101 --recipe seed-resnet101 --epochs 20
+      edgeclass train --resume runs/resnet101/weights/last.pt
+      torchrun --nproc_per_node 2 -m edgeclass train photos --arch resnet50
+    """
+    from ..errors import EdgeclassError
+    from ..train.config import resolve_config
+    from ..train.trainer import resume_config, train
+
+    if options.get("unfreeze_from") == "none":
+        options["unfreeze_from"] = ""
+    if options.get("manifest") is not None:
+        options["manifest"] = str(options["manifest"])
+    if root is not None:
+        options["data"] = str(root)
+    if resume is not None:
+        if recipe is not None:
+            options["recipe"] = recipe
+        cfg, state = resume_config(str(resume), options)
+    else:
+        if root is None:
+            raise EdgeclassError("give the dataset folder ROOT (or --resume runs/<name>/weights/last.pt)")
+        cfg, state = resolve_config(recipe or "default", **options), None
+    train(cfg, resume=state, log=lambda msg: click.echo(msg))
+
+
+COMMANDS = [train_cmd]

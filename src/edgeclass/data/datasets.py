@@ -1,0 +1,150 @@
+"""Torch datasets over a resolved ``Dataset`` split, and the training augmentations.
+
+The eval dataset calls ``edgeclass.preprocess.preprocess_file`` and nothing else, so the tensor a
+model sees during validation is the tensor the runtime, calibration and evaluation feed it.
+
+An image that cannot be decoded is not an exception here: the item comes back with label -1 (and a
+zero image) so that the training loop can drop it from the batch and count it. This works the same
+with DataLoader worker processes, where an exception would kill the whole epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..errors import UnreadableImage
+from ..preprocess import preprocess_rgb, read_image
+from ..spec import Preprocess
+from .manifest import Dataset, Sample
+
+UNREADABLE = -1  # label of an item whose image could not be decoded
+
+AUGMENTATIONS = ("none", "flip", "standard")
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training-time augmentation.
+
+    ``none``: the eval transform (resize + centre crop). ``flip``: the eval transform plus a random
+    horizontal flip (the seed recipes). ``standard``: RandomResizedCrop(scale) + flip + colour jitter
+    (the ``default`` recipe).
+    """
+
+    kind: str = "standard"
+    scale: Tuple[float, float] = (0.35, 1.0)
+    hflip: bool = True
+    jitter: float = 0.2  # brightness, contrast and saturation strength
+
+
+def _uniform(lo: float, hi: float) -> float:
+    """A draw from torch's RNG (seeded per DataLoader worker, saved in checkpoints), not numpy's."""
+    return lo + (hi - lo) * float(torch.rand(()))
+
+
+def random_resized_crop_box(h: int, w: int, scale: Tuple[float, float], ratio=(3 / 4, 4 / 3)) -> Tuple[int, int, int, int]:
+    """(top, left, height, width) of a random crop covering ``scale`` of the area with an aspect ratio
+    in ``ratio`` (the Inception / torchvision RandomResizedCrop rule; centre crop after 10 misses)."""
+    area = h * w
+    log_lo, log_hi = np.log(ratio[0]), np.log(ratio[1])
+    for _ in range(10):
+        target = area * _uniform(*scale)
+        aspect = float(np.exp(_uniform(log_lo, log_hi)))
+        cw, ch = int(round(np.sqrt(target * aspect))), int(round(np.sqrt(target / aspect)))
+        if 0 < cw <= w and 0 < ch <= h:
+            top = int(torch.randint(0, h - ch + 1, ()))
+            left = int(torch.randint(0, w - cw + 1, ()))
+            return top, left, ch, cw
+    side = min(h, w)
+    return (h - side) // 2, (w - side) // 2, side, side
+
+
+def color_jitter_(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """Random brightness, contrast and saturation (each a factor in [1 - s, 1 + s]) on float CHW in
+    [0, 1], in place, clamped to [0, 1]."""
+    lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
+    x.mul_(_uniform(lo, hi))
+    grey = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
+    c = _uniform(lo, hi)
+    x.sub_(grey.mean()).mul_(c).add_(grey.mean())
+    grey = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
+    x.sub_(grey).mul_(_uniform(lo, hi)).add_(grey)
+    return x.clamp_(0.0, 1.0)
+
+
+def build_train_transform(aug: Augment, pp: Preprocess) -> Callable[[np.ndarray], torch.Tensor]:
+    """RGB uint8 HxWx3 -> float32 CHW in [0, 1] of size ``pp.imgsz``, randomly augmented.
+
+    The geometric work is done by OpenCV on uint8 pixels (crop first, then one resize), which is
+    several times cheaper than resizing tensors: on a 2-core machine the data pipeline shares the
+    cores with the model, so its cost shows up directly in images/s."""
+    import cv2
+
+    if aug.kind not in AUGMENTATIONS:
+        from ..errors import EdgeclassError
+
+        raise EdgeclassError(f"unknown augmentation {aug.kind!r} (choose from {', '.join(AUGMENTATIONS)})")
+    flip = aug.kind in ("flip", "standard") and aug.hflip
+    s = pp.imgsz
+
+    def transform(rgb: np.ndarray) -> torch.Tensor:
+        if aug.kind != "standard":  # the eval tensor itself (bit for bit), then maybe flipped
+            x = torch.from_numpy(preprocess_rgb(rgb, pp))
+            return torch.flip(x, dims=[2]) if flip and _uniform(0, 1) < 0.5 else x
+        top, left, ch, cw = random_resized_crop_box(rgb.shape[0], rgb.shape[1], aug.scale)
+        crop = rgb[top : top + ch, left : left + cw]
+        crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA if ch * cw > s * s else cv2.INTER_LINEAR)
+        if flip and _uniform(0, 1) < 0.5:
+            crop = crop[:, ::-1]
+        x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float().div_(255.0)
+        return color_jitter_(x, aug.jitter) if aug.jitter > 0 else x
+
+    return transform
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Items ``(image CHW float32, label, index)``; label is UNREADABLE for a file that cannot be read."""
+
+    def __init__(
+        self,
+        data: Dataset,
+        samples: Sequence[Sample],
+        pp: Preprocess,
+        transform: Optional[Callable[[np.ndarray], torch.Tensor]] = None,
+    ):
+        self.root = data.root
+        self.samples = list(samples)
+        self.class_to_idx = {c: i for i, c in enumerate(data.classes)}
+        self.pp = pp
+        self.transform = transform
+        self.labels = [self.class_to_idx[s.label] for s in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def path(self, index: int) -> str:
+        return str(self.root / self.samples[index].path)
+
+    def __getitem__(self, index: int):
+        try:
+            rgb = read_image(self.path(index))
+        except UnreadableImage:
+            return torch.zeros(3, self.pp.imgsz, self.pp.imgsz), UNREADABLE, index
+        if self.transform is None:
+            x = torch.from_numpy(preprocess_rgb(rgb, self.pp))
+        else:
+            x = self.transform(rgb)
+        return x, self.labels[index], index
+
+
+def eval_dataset(data: Dataset, split: str, pp: Preprocess) -> ImageDataset:
+    """Validation/test items, preprocessed exactly as ``edgeclass.preprocess`` does."""
+    return ImageDataset(data, data.split(split), pp)
+
+
+def train_dataset(data: Dataset, pp: Preprocess, aug: Augment) -> ImageDataset:
+    return ImageDataset(data, data.split("train"), pp, build_train_transform(aug, pp))
