@@ -185,6 +185,22 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def onnx_metadata(model: Any) -> Dict[str, str]:
+    """``metadata_props`` of an ``onnx.ModelProto`` as a dict (onnx itself is not imported here)."""
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def card_from_onnx_metadata(meta: Dict[str, str], source: str) -> ModelCard:
+    """The card stored under ``ONNX_METADATA_KEY`` (from ``onnx_metadata`` or onnxruntime's
+    ``custom_metadata_map``); an ONNX file without one is not ours: a one-line error."""
+    text = meta.get(ONNX_METADATA_KEY)
+    if text is None:
+        raise EdgeclassError(
+            f"{source} has no edgeclass model card (ONNX metadata {ONNX_METADATA_KEY}); export it with `edgeclass export`"
+        )
+    return ModelCard.from_json(text)
+
+
 def check_class_count(card: ModelCard, num_outputs: int, source: str) -> None:
     """A model whose output width disagrees with its card cannot be labelled correctly."""
     if num_outputs != card.num_classes:

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .errors import EdgeclassError
-from .spec import ONNX_METADATA_KEY, ModelCard
+from .spec import ModelCard, card_from_onnx_metadata, onnx_metadata
 
 PRECISIONS = ("fp32", "fp16", "int8")
 MIN_VERSION = (8, 5)
@@ -438,10 +438,7 @@ def read_onnx_info(path: str | os.PathLike) -> OnnxInfo:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf decode errors have many types
         raise EdgeclassError(f"{path} is not a readable ONNX file ({type(e).__name__})") from None
-    meta = {p.key: p.value for p in model.metadata_props}
-    if ONNX_METADATA_KEY not in meta:
-        raise EdgeclassError(f"{path} has no edgeclass model card; export it with `edgeclass export RUN`")
-    card = ModelCard.from_json(meta[ONNX_METADATA_KEY])
+    card = card_from_onnx_metadata(onnx_metadata(model), str(path))
     init_names = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in init_names]
     if len(inputs) != 1 or len(model.graph.output) != 1:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import EdgeclassError
-from ..spec import ONNX_METADATA_KEY, ModelCard
+from ..spec import ONNX_METADATA_KEY, ModelCard, card_from_onnx_metadata, onnx_metadata
 
 
 def load_onnx(path: str | os.PathLike) -> Any:
@@ -28,22 +28,9 @@ def load_onnx(path: str | os.PathLike) -> Any:
         raise EdgeclassError(f"{path} is not a readable ONNX model ({str(e).splitlines()[0][:160] if str(e) else type(e).__name__})") from None
 
 
-def card_json_of(model: Any) -> Optional[str]:
-    """The card JSON stored in ``model.metadata_props``, or None."""
-    for prop in model.metadata_props:
-        if prop.key == ONNX_METADATA_KEY:
-            return prop.value
-    return None
-
-
 def onnx_card(model: Any, source: str = "model") -> ModelCard:
     """The model card of an ONNX model; a model without one is not ours (one-line error)."""
-    text = card_json_of(model)
-    if text is None:
-        raise EdgeclassError(
-            f"{source} has no edgeclass model card (metadata {ONNX_METADATA_KEY}); export it with `edgeclass export`"
-        )
-    return ModelCard.from_json(text)
+    return card_from_onnx_metadata(onnx_metadata(model), source)
 
 
 def set_onnx_card(model: Any, card: ModelCard) -> None:

@@ -4,8 +4,6 @@ fallback that keeps the most sensitive layers in float until the top-1 drop fits
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +13,7 @@ import numpy as np
 
 from ..data.manifest import Dataset
 from ..errors import EdgeclassError
+from ..fileio import atomic_path, write_json_atomic
 from ..spec import ModelCard, sha256_file
 from .dataset import DataSource, calibration_images, run_data_source, split_images
 from .evaluate import Comparison, compare_to_fp32, onnx_logits, relative_logit_error
@@ -147,9 +146,8 @@ def write_with_card(path: Path, card: ModelCard) -> None:
 
     model = onnx.load(str(path))
     set_onnx_card(model, card)
-    tmp = path.with_name(path.name + ".tmp")
-    onnx.save_model(model, str(tmp), save_as_external_data=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save_model(model, str(tmp), save_as_external_data=False)
 
 
 class Workbench:
@@ -247,9 +245,7 @@ def run_calibration(cfg: CalibrationConfig) -> CalibrationResult:
 
     result = CalibrationResult(fp32_top1, len(test[1]), len(calib), cfg.method, cfg.max_drop, reports, trt_cache=trt_cache)
     result.report_path = out_dir / REPORT_FILE
-    tmp_report = result.report_path.with_name(REPORT_FILE + ".tmp")
-    tmp_report.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp_report, result.report_path)
+    write_json_atomic(result.report_path, result.to_dict())
     return result
 
 

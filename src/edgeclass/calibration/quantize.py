@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import numpy as np
 
 from ..errors import EdgeclassError
+from ..fileio import atomic_path
 
 METHODS = ("minmax", "percentile", "entropy")
 QUANTIZED_OP_TYPES = ("Conv", "Gemm", "MatMul")  # layers whose weights are quantized (sensitivity candidates)
@@ -163,8 +163,7 @@ def quantize(model_path: Path, out_path: Path, target: Target, cache_path: Path,
     float; ``only`` restricts quantization to those nodes (used to measure one layer's sensitivity)."""
     from onnxruntime.quantization import quantize_static
 
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with quiet_ort_logs():
+    with atomic_path(out_path) as tmp, quiet_ort_logs():
         quantize_static(
             str(model_path),
             str(tmp),
@@ -175,7 +174,6 @@ def quantize(model_path: Path, out_path: Path, target: Target, cache_path: Path,
             nodes_to_quantize=list(only),
             **target.quantize_kwargs(),
         )
-    os.replace(tmp, out_path)
     return out_path
 
 

@@ -8,13 +8,13 @@ Tensor names are the ONNX tensor names, which is what TensorRT's ONNX parser kee
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EdgeclassError
+from ..fileio import write_text_atomic
 
 
 def version_number(version: str) -> int:
@@ -45,7 +45,4 @@ def write_trt_cache(ranges_path: Path, path: Path, version: str) -> Path:
         lo, hi = td.range_value
         amax = float(np.max(np.abs(np.concatenate([np.ravel(lo), np.ravel(hi)]))))
         lines.append(f"{name}: {scale_hex(amax)}")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, "\n".join(lines) + "\n", encoding="ascii")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import EdgeclassError
+from ..fileio import write_bytes_atomic
 from ..preprocess import is_image_file
 
 MANIFEST_NAME = "splits.csv"
@@ -133,13 +134,7 @@ def write_manifest(path: str | os.PathLike, samples: Sequence[Sample]) -> str:
     for s in sorted(samples, key=lambda s: (s.split, s.label, s.path)):
         w.writerow((s.path, s.label, s.split, s.sha256, s.group))
     data = buf.getvalue().encode("utf-8")
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 

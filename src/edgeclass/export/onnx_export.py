@@ -11,7 +11,6 @@ passes ``onnx.checker`` full check.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 from ..calibration.onnx_card import set_onnx_card
 from ..errors import EdgeclassError
+from ..fileio import atomic_path
 from ..spec import ModelCard
 
 INPUT_NAME = "images"
@@ -85,15 +85,12 @@ def save_checked(model_proto, path: Path) -> Path:
     """Write ``model_proto`` as one self-contained file (atomic) and run the full ONNX checker on it."""
     import onnx
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    onnx.save_model(model_proto, str(tmp), save_as_external_data=False)
-    try:
-        onnx.checker.check_model(str(tmp), full_check=True)
-    except onnx.checker.ValidationError as e:
-        tmp.unlink()
-        raise EdgeclassError(f"the exported {path.name} fails the ONNX checker: {str(e).splitlines()[0][:200]}") from None
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save_model(model_proto, str(tmp), save_as_external_data=False)
+        try:
+            onnx.checker.check_model(str(tmp), full_check=True)
+        except onnx.checker.ValidationError as e:
+            raise EdgeclassError(f"the exported {path.name} fails the ONNX checker: {str(e).splitlines()[0][:200]}") from None
     return path
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -14,6 +12,7 @@ import torch
 
 from ..calibration.dataset import DataSource, run_data_source, split_images
 from ..errors import EdgeclassError
+from ..fileio import write_json_atomic
 from ..spec import ModelCard, sha256_file
 from ..train.checkpoint import load_model
 from .onnx_export import DEFAULT_OPSET, export_onnx, exporter_for
@@ -141,10 +140,7 @@ def artifact_logits(fmt: str, path: Path, images: np.ndarray, batch: Optional[in
 
 def write_parity(path: Path, rows: List[ParityRow], source: str) -> Path:
     doc = {"images": source, "artifacts": [r.to_dict() for r in rows], "passed": all(r.passed for r in rows)}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, doc)
 
 
 def export(cfg: ExportConfig) -> ExportResult:

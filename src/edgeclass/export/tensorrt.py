@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import trt as decide
 from ..errors import EdgeclassError
+from ..fileio import write_bytes_atomic
 from ..spec import sha256_file
 from ..trt import EngineRequest
 
@@ -36,19 +37,6 @@ class EngineResult:
     sidecar: Dict[str, Any]
     trtexec: str
     seconds: float
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def request_from_sidecar(sidecar: Optional[Dict[str, Any]], precision: str, device: int = 0) -> EngineRequest:
@@ -176,7 +164,7 @@ def _make_calibrator(trt: Any, images: np.ndarray, cache_path: Path, version: de
             return data if decide.calibration_cache_matches(data, version) else None
 
         def write_calibration_cache(self, cache) -> None:
-            _atomic_write(cache_path, bytes(cache))
+            write_bytes_atomic(cache_path, bytes(cache))
 
     return EntropyCalibrator()
 
@@ -238,13 +226,13 @@ def build_engine(target: str | os.PathLike, request: EngineRequest, engine: Opti
     seconds = time.perf_counter() - t0
     if serialized is None:
         raise EdgeclassError(f"TensorRT could not build {prep.engine.name} (see its messages above); the same build with trtexec: {command}")
-    _atomic_write(timing, bytes(config.get_timing_cache().serialize()))
-    _atomic_write(prep.engine, bytes(serialized))
+    write_bytes_atomic(timing, bytes(config.get_timing_cache().serialize()))
+    write_bytes_atomic(prep.engine, bytes(serialized))
     sidecar = decide.make_sidecar(
         prep.info.card, plan, shapes, gpu, prep.onnx, sha256_file(prep.onnx), seconds,
         l4t=decide.read_l4t_release(), workspace_gib=request.workspace_gib, timing_cache=str(timing),
         input_name=prep.info.input_name, output_name=prep.info.output_name,
     )
     side = decide.sidecar_path(prep.engine)
-    _atomic_write(side, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(side, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
     return EngineResult(prep.engine, side, sidecar, command, seconds)

@@ -14,6 +14,7 @@ from typing import Tuple
 import torch
 
 from ..errors import EdgeclassError
+from ..fileio import atomic_path
 from ..spec import TORCHSCRIPT_EXTRA_FILE, ModelCard
 
 
@@ -23,12 +24,9 @@ def export_torchscript(model: torch.nn.Module, card: ModelCard, path: Path, exam
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.trace is deprecated in favour of torch.export
         traced = torch.jit.trace(model, example, check_trace=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.save(traced, str(tmp), _extra_files={TORCHSCRIPT_EXTRA_FILE: card.to_json()})
-    os.replace(tmp, path)
     return path
 
 

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import EdgeclassError
-from ..spec import ONNX_METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelCard, check_class_count
+from ..spec import TORCHSCRIPT_EXTRA_FILE, ModelCard, card_from_onnx_metadata, check_class_count
 
 SUFFIXES = (".engine", ".onnx", ".ts", ".pt")
 
@@ -175,10 +175,7 @@ class OnnxRuntimeBackend(Backend):
             opts.add_session_config_entry(str(key), str(value))
         avail = ort.get_available_providers()
         self.session = self._session(ort, p, opts, choose_ort_providers(avail, None, self.path, providers))
-        meta = self.session.get_modelmeta().custom_metadata_map or {}
-        if ONNX_METADATA_KEY not in meta:
-            raise _no_card(p, f"ONNX metadata_props key {ONNX_METADATA_KEY!r} is missing")
-        self.card = ModelCard.from_json(meta[ONNX_METADATA_KEY])
+        self.card = card_from_onnx_metadata(self.session.get_modelmeta().custom_metadata_map or {}, str(p))
         chosen = choose_ort_providers(avail, self.card, self.path, providers)
         if chosen != self.session.get_providers()[: len(chosen)]:
             self.session = self._session(ort, p, opts, chosen)  # e.g. an int8-cpu card in a renamed file

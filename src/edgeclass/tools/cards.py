@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 from ..errors import EdgeclassError
+from ..fileio import atomic_path
 from ..spec import TORCHSCRIPT_EXTRA_FILE, ModelCard, sha256_file
 
 CARD_SUFFIXES = (".pt", ".ts", ".onnx", ".engine")
@@ -28,15 +29,8 @@ CARD_SUFFIXES = (".pt", ".ts", ".onnx", ".engine")
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` and move ``tmp`` over ``path`` only once it is complete on disk."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def engine_sidecar(path: Path) -> Path:

@@ -14,7 +14,6 @@ skipped and not counted.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..errors import EdgeclassError
+from ..fileio import atomic_path
 from ..runtime.roi import FaceDetector, crop, padded_square
 from ..runtime.sources import Frame, Source
 
@@ -97,10 +97,9 @@ class ImageWriter:
         import cv2
 
         p = self.path_for(label)
-        tmp = p.with_name(p.stem + ".tmp" + p.suffix)
-        if not cv2.imwrite(str(tmp), image):
-            raise EdgeclassError(f"cannot write {p}")
-        os.replace(tmp, p)
+        with atomic_path(p) as tmp:
+            if not cv2.imwrite(str(tmp), image):
+                raise EdgeclassError(f"cannot write {p}")
         return p
 
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, Tuple
 import torch
 
 from ..errors import EdgeclassError
+from ..fileio import atomic_path
 from ..spec import CHECKPOINT_FORMAT, ModelCard
 from .models import EdgeClassifier, build_model
 
@@ -26,19 +27,9 @@ def make_checkpoint(model: EdgeClassifier, card: ModelCard, **extra: Any) -> Dic
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Dict[str, Any]) -> Path:
     """Atomic write: a reader (or a kill) never sees a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:

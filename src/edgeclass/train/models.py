@@ -8,7 +8,6 @@ load into a plain torchvision model too.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -118,14 +117,29 @@ def build_network(arch: str, num_classes: int, imgsz: int = 224, weights: str = 
 
         net = getattr(tvm, arch)(weights=None)
         net.fc = nn.Linear(net.fc.in_features, num_classes)
-    state = resolve_pretrained(arch, weights)
-    if state is not None:
-        own = net.state_dict()
-        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        if not usable:
-            raise EdgeclassError(f"weights file {weights} has no tensors that fit {arch}")
-        net.load_state_dict(usable, strict=False)
+    load_pretrained(net, arch, weights)
     return net
+
+
+def load_pretrained(net: nn.Module, arch: str, weights: str) -> int:
+    """Load ``--weights imagenet|none|PATH`` into everything but the head; returns tensors loaded.
+
+    Stricter than "load whatever fits": every backbone tensor must be there with its shape, so a
+    checkpoint of another architecture is an error instead of a silently random network."""
+    state = resolve_pretrained(arch, weights)
+    if state is None:
+        return 0
+    own = net.state_dict()
+    body = [k for k in own if not k.startswith("fc.") and not k.endswith("num_batches_tracked")]
+    missing = [k for k in body if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing:
+        raise EdgeclassError(
+            f"weights {weights} do not fit {arch}: {len(missing)} of {len(body)} backbone tensors are missing or of "
+            f"another shape (first: {missing[0]}); is it a checkpoint of another architecture?"
+        )
+    usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    net.load_state_dict(usable, strict=False)
+    return len(usable)
 
 
 def build_model(card: ModelCard, weights: str = "none") -> EdgeClassifier:

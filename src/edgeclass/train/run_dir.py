@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from ..errors import EdgeclassError
+from ..fileio import write_text_atomic
 
 RESULTS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "skipped")
 
@@ -27,18 +28,6 @@ def next_run_dir(project: str | os.PathLike, name: str, exist_ok: bool) -> Path:
     while (base.parent / f"{name}-{n}").exists():
         n += 1
     return base.parent / f"{name}-{n}"
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

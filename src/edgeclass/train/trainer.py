@@ -35,7 +35,7 @@ from . import distributed as D
 from .checkpoint import card_of, load_checkpoint, load_weights_into, make_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .freeze import apply_schedule, param_groups, parse_schedule, set_frozen_batchnorm_eval, trainable_count
-from .models import EdgeClassifier, build_model, resolve_pretrained
+from .models import EdgeClassifier, build_model
 from .run_dir import format_results, next_run_dir, read_results, write_json, write_text_atomic
 
 Log = Callable[[str], None]
@@ -283,27 +283,6 @@ def make_card(cfg: TrainConfig, data: Dataset) -> ModelCard:
     ).validate()
 
 
-def load_pretrained(net: nn.Module, arch: str, weights: str) -> int:
-    """Load ``--weights imagenet|none|PATH`` into everything but the head; returns tensors loaded.
-
-    Stricter than "load whatever fits": every backbone tensor must be there with its shape, so a
-    checkpoint of another architecture is an error instead of a silently random network."""
-    state = resolve_pretrained(arch, weights)
-    if state is None:
-        return 0
-    own = net.state_dict()
-    body = [k for k in own if not k.startswith("fc.") and not k.endswith("num_batches_tracked")]
-    missing = [k for k in body if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing:
-        raise EdgeclassError(
-            f"weights {weights} do not fit {arch}: {len(missing)} of {len(body)} backbone tensors are missing or of "
-            f"another shape (first: {missing[0]}); is it a checkpoint of another architecture?"
-        )
-    usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    net.load_state_dict(usable, strict=False)
-    return len(usable)
-
-
 # --------------------------------------------------------------------------- resume
 
 
@@ -402,8 +381,7 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
         model = build_model(card)
         load_weights_into(model, resume.ckpt, str(resume.path))
     else:
-        model = build_model(card)
-        load_pretrained(model.net, cfg.arch, cfg.resolved_weights())
+        model = build_model(card, weights=cfg.resolved_weights())
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
