@@ -84,7 +84,7 @@ $(VENV)/.stamp-jetson: pyproject.toml
 
 # run: live recognition; RUN_ARGS="--roi face --save out.mp4" (default --show; RUN_ARGS= for headless)
 RUN_ARGS ?= --show
-run: setup
+run: $(TRT_SETUP)
 	$(EC) run $(if $(MODEL),$(MODEL),$(RUN)/weights/model.onnx) --source $(SOURCE) $(RUN_ARGS)
 
 # eval: MODEL (default: the latest run's model.onnx) on the run's own test split; DATA=.. SPLIT=val EVAL_ARGS=..

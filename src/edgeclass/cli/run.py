@@ -61,11 +61,12 @@ def _echo_summary(summary, json_path: Optional[str]) -> None:
 @click.option("--json", "json_path", help="One JSON line per frame to this file ('-' = stdout).")
 @click.option("--max-frames", type=int, help="Stop after this many steps.")
 @click.option("--device", help="Backend device: cpu, cuda, cuda:1, or a GPU index (TensorRT/torch).")
+@click.option("--rebuild-stale", is_flag=True, help="TensorRT: rebuild an engine whose TensorRT version, GPU or ONNX changed (default: refuse with the command).")
 @click.option("--no-reconnect", is_flag=True, help="End the run when a live source drops instead of reconnecting.")
 @click.option("--demo-video", type=click.Path(exists=True, file_okay=False), help="Run folder or dataset: write its test split as a video, run on it, print live vs offline accuracy.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder for --demo-video (default: <run>/demo_run).")
 def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, face_pad, topk, threshold, smooth, show, save,
-            json_path, max_frames, device, no_reconnect, demo_video, out) -> None:
+            json_path, max_frames, device, rebuild_stale, no_reconnect, demo_video, out) -> None:
     """Recognise what is in front of a camera (or in a video, stream or image folder) with MODEL
     (.engine, .onnx, .ts or .pt; the class names and preprocessing come from inside the file)."""
     from ..runtime.app import OutputOptions, run_live
@@ -78,7 +79,10 @@ def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, f
         return _demo_video(model, demo_video, out, device, show)
     if not sources:
         raise EdgeclassError("give a --source (0 for the first camera, a video file, csi://0, rtsp://...)")
-    clf = Classifier(model, topk=topk, threshold=_threshold(threshold), **({"device": device} if device else {}))
+    opts = {"device": device} if device else {}
+    if rebuild_stale:
+        opts["rebuild_stale"] = True
+    clf = Classifier(model, topk=topk, threshold=_threshold(threshold), **opts)
     opened = []
     try:
         for s in sources:
