@@ -7,7 +7,6 @@ images the INT8 accuracy report.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..data.manifest import Dataset, Sample, load_dataset
+from ..data.manifest import Dataset, Sample, load_dataset, run_data_paths
 from ..errors import EdgeclassError
 from ..preprocess import preprocess_files
 from ..spec import ModelCard, class_index
@@ -36,23 +35,10 @@ class DataSource:
 
 
 def run_data_source(run_dir: Optional[Path]) -> Optional[DataSource]:
-    """The dataset named by ``run_dir/config.json`` (keys ``data`` and ``manifest``), or None when the
-    run did not record one. The run's own ``splits.csv`` copy is used when the recorded manifest moved."""
-    if run_dir is None:
-        return None
-    cfg_path = Path(run_dir) / "config.json"
-    if not cfg_path.is_file():
-        return None
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise EdgeclassError(f"{cfg_path} is not valid JSON ({e}); pass --data ROOT") from None
-    if not isinstance(cfg, dict) or not cfg.get("data"):
-        return None
-    manifest = Path(cfg["manifest"]) if cfg.get("manifest") else None
-    if manifest is not None and not manifest.is_file() and (Path(run_dir) / "splits.csv").is_file():
-        manifest = Path(run_dir) / "splits.csv"
-    return DataSource(Path(cfg["data"]), manifest)
+    """The dataset a training run used (``edgeclass.data.manifest.run_data_paths``), or None when the
+    run did not record one."""
+    paths = run_data_paths(run_dir) if run_dir is not None else None
+    return DataSource(*paths) if paths else None
 
 
 def as_dataset(dataset: DatasetLike) -> Dataset:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from ..fileio import write_bytes_atomic
 from ..preprocess import is_image_file
 
 MANIFEST_NAME = "splits.csv"
+RUN_CONFIG = "config.json"  # a training run's resolved config; names its dataset
 SPLITS = ("train", "val", "test")
 MANIFEST_FIELDS = ("path", "class", "split", "sha256", "group")
 
@@ -198,3 +200,36 @@ def load_dataset(
                 f"split '{sp}' has no images of: {', '.join(missing_cls)} (add images or change --ratios)"
             )
     return ds
+
+
+def _run_relative(value: str, run: Path) -> Path:
+    """A path recorded in a run's config.json: as written (absolute, or relative to the working
+    directory), else relative to the run folder when it exists there."""
+    p = Path(value)
+    if p.is_absolute() or p.exists() or not (run / p).exists():
+        return p
+    return run / p
+
+
+def run_data_paths(run_dir: str | os.PathLike) -> Optional[Tuple[Path, Optional[Path]]]:
+    """(dataset root, manifest) a training run used, or None when the run records no dataset.
+
+    The manifest is the run's own copy (``runs/<name>/splits.csv``) first: it is exactly the split the
+    model was trained with, so a later re-split of the dataset cannot move training images into this
+    run's val/test split. Else the manifest named in config.json, else None (``ROOT/splits.csv``).
+    """
+    run = Path(run_dir)
+    cfg_path = run / RUN_CONFIG
+    if not cfg_path.is_file():
+        return None
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise EdgeclassError(f"cannot read {cfg_path} ({e}); pass --data ROOT") from None
+    if not isinstance(cfg, dict) or not cfg.get("data"):
+        return None
+    root = _run_relative(str(cfg["data"]), run)
+    if (run / MANIFEST_NAME).is_file():
+        return root, run / MANIFEST_NAME
+    recorded = _run_relative(str(cfg["manifest"]), run) if cfg.get("manifest") else None
+    return root, (recorded if recorded is not None and recorded.is_file() else None)

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 from ..errors import EdgeclassError
 from ..preprocess import preprocess_file, read_image, stack
@@ -33,19 +33,14 @@ class DemoVideo:
 def test_images(run_or_data: str | os.PathLike, split: str = "test") -> Tuple[List[Path], List[str]]:
     """(images, labels) of a split, from a run folder (its config.json's ``data``/``manifest``) or a
     dataset root with ``splits.csv``."""
-    from ..data.manifest import load_dataset
+    from ..data.manifest import RUN_CONFIG, load_dataset, run_data_paths
 
-    root = Path(run_or_data)
-    manifest: Optional[str] = None
-    cfg_path = root / "config.json"
-    if cfg_path.is_file():
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if not cfg.get("data"):
-            raise EdgeclassError(f"{cfg_path} names no dataset (key 'data')")
-        manifest = cfg.get("manifest") if cfg.get("manifest") and Path(cfg["manifest"]).is_file() else None
-        if manifest is None and (root / "splits.csv").is_file():
-            manifest = str(root / "splits.csv")
-        root = Path(cfg["data"])
+    root, manifest = Path(run_or_data), None
+    if (root / RUN_CONFIG).is_file():
+        paths = run_data_paths(root)
+        if paths is None:
+            raise EdgeclassError(f"{root / RUN_CONFIG} names no dataset (key 'data')")
+        root, manifest = paths
     ds = load_dataset(root, manifest=manifest)
     samples = ds.split(split)
     if not samples:

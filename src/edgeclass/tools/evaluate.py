@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..data.manifest import MANIFEST_NAME, SPLITS, Dataset, Sample, load_dataset
+from ..data.manifest import RUN_CONFIG, SPLITS, Dataset, Sample, load_dataset, run_data_paths
 from ..errors import EdgeclassError
 from ..metrics import ClassificationReport, classification_report
 from ..preprocess import preprocess_files, softmax
@@ -110,38 +110,14 @@ def run_dir_of(model: Path) -> Optional[Path]:
     return None
 
 
-def read_run_config(run: Path) -> Dict[str, Any]:
-    path = run / "config.json"
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EdgeclassError(f"{run} has no config.json; is it a run folder (runs/<name>)?") from None
-    except (OSError, ValueError) as e:
-        raise EdgeclassError(f"cannot read {path}: {e}") from None
-    if not isinstance(cfg, dict):
-        raise EdgeclassError(f"{path} is not a JSON object")
-    return cfg
-
-
-def _existing_path(value: str, run: Path) -> Path:
-    """A path from config.json: as written (relative to the working directory) or relative to the run."""
-    p = Path(value)
-    if p.is_absolute() or p.exists() or not (run / p).exists():
-        return p
-    return run / p
-
-
 def run_dataset_paths(run: Path) -> Tuple[Path, Optional[Path]]:
-    """(dataset root, manifest or None) of a run: the root from config.json; the run's own copy of
-    the manifest (``runs/<name>/splits.csv``) first, so that a later re-split of the dataset cannot
-    move training images into the test split of this run; else the manifest config.json names."""
-    cfg = read_run_config(run)
-    if not cfg.get("data"):
-        raise EdgeclassError(f"{run / 'config.json'} does not name its dataset; pass --data ROOT")
-    manifest = cfg.get("manifest")
-    if (run / MANIFEST_NAME).is_file():
-        return _existing_path(str(cfg["data"]), run), run / MANIFEST_NAME
-    return _existing_path(str(cfg["data"]), run), (_existing_path(str(manifest), run) if manifest else None)
+    """(dataset root, manifest or None) of a run (see ``data.manifest.run_data_paths``)."""
+    if not (run / RUN_CONFIG).is_file():
+        raise EdgeclassError(f"{run} has no config.json; is it a run folder (runs/<name>)?")
+    paths = run_data_paths(run)
+    if paths is None:
+        raise EdgeclassError(f"{run / RUN_CONFIG} does not name its dataset; pass --data ROOT")
+    return paths
 
 
 def recorded_dataset(run: Optional[Path]) -> Tuple[Optional[Path], Optional[Path]]:
