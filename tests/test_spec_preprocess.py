@@ -60,3 +60,17 @@ def test_unreadable_files_raise_unreadable_image(tmp_path):
         decode_image(b"")
     with pytest.raises(UnreadableImage):
         read_image(tmp_path / "missing.png")
+
+
+def test_shrinking_is_anti_aliased_and_fast_paths_keep_the_shape():
+    # a 1-pixel checkerboard shrunk 3x must average to grey, not alias into stripes
+    board = ((np.indices((672, 672)).sum(axis=0) % 2) * 255).astype(np.uint8)
+    rgb = np.repeat(board[:, :, None], 3, axis=2)
+    out = resize_and_crop(rgb, Preprocess(imgsz=224, resize=224, mode="stretch"))
+    assert out.shape == (224, 224, 3)
+    # (a 3x3 box over the board gives 4/9 or 5/9 white; plain bilinear sampling gives 0 or 255)
+    assert 100 <= int(out.min()) and int(out.max()) <= 155
+    # odd sizes (whole-factor box filter on a cropped frame, then bilinear) still give imgsz x imgsz
+    for h, w in ((1081, 1919), (481, 641), (37, 300)):
+        img = np.zeros((h, w, 3), np.uint8)
+        assert preprocess_rgb(img, Preprocess.for_size(32)).shape == (3, 32, 32)
