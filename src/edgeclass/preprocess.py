@@ -42,14 +42,18 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8 HxWx3. Raises UnreadableImage (never returns None)."""
+def read_file_bytes(path: PathLike) -> bytes:
+    """The bytes of an image file; a file that cannot be read raises UnreadableImage."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as e:
         raise UnreadableImage(f"{path}: {e.strerror or e}") from None
-    return decode_image(data, str(path))
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """Read an image file as RGB uint8 HxWx3. Raises UnreadableImage (never returns None)."""
+    return decode_image(read_file_bytes(path), str(path))
 
 
 def _resize(cv2, img: np.ndarray, width: int, height: int, interpolation: str) -> np.ndarray:

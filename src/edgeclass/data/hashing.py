@@ -21,15 +21,16 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UnreadableImage
+from ..preprocess import read_file_bytes
 
 HASH_SIZE = 8  # 8x8 low-frequency DCT coefficients -> 64 bits
 THUMB_SIZE = 32
 # Each image is hashed twice: whole, and with TRIM of its width/height cut from every side, so that
 # a copy cropped by a few percent matches its source's trimmed hash (a plain DCT hash drifts by
-# 10-25 bits under a 5% crop; see docs/readme/data.md).
+# 10-25 bits under a 5% crop; see the README, Data section).
 TRIM = 0.03
 # Largest Hamming distance (of 64 bits) that still counts as a near-duplicate. Chosen from the
-# measurements in benchmarks/bench_data.py (see docs/readme/data.md).
+# measurements in benchmarks/bench_data.py (see the README, Data section).
 DEFAULT_THRESHOLD = 8
 # Images smaller than SMALL_SIDE px (shorter side) carry too little detail for the hash to tell
 # similar-looking images apart (8x8 digit scans upscaled to 32 px chain into groups of 100+ at 8
@@ -135,12 +136,7 @@ def hash_rgb(rgb: np.ndarray) -> ImageHash:
 
 
 def _hash_file(path: str) -> ImageHash:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise UnreadableImage(f"{path}: {e.strerror or e}") from None
-    return hash_bytes(data, str(path))
+    return hash_bytes(read_file_bytes(path), str(path))
 
 
 _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)

@@ -191,7 +191,7 @@ def make_loader(data, batch: int, workers: int, device: torch.device, shuffle_sa
 def default_workers(requested: int, device: torch.device) -> int:
     """-1 (auto): no worker processes on CPU, where they compete with the compute threads for the
     same cores (on 2 cores: at most 3% faster when the machine is idle, up to 45% slower when it is
-    busy; see docs/readme/train.md); on CUDA, where decoding must keep up with the GPU, up to 8."""
+    busy; see the README, Train › Speed); on CUDA, where decoding must keep up with the GPU, up to 8."""
     if requested >= 0:
         return requested
     if device.type != "cuda":
