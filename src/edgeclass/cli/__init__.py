@@ -19,13 +19,17 @@ _MODULES = ("data", "train", "export", "engine", "run", "evaluate")
 
 
 class _Group(click.Group):
-    """Turns EdgeclassError into one line on stderr and exit status 2 (never a traceback)."""
+    """Turns EdgeclassError (and OSError) into one line on stderr and exit status 2 (never a traceback)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EdgeclassError as e:
             click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+        except OSError as e:  # disk full, permission denied, a path that vanished: the OS's words, one line
+            where = f": {e.filename}" if getattr(e, "filename", None) else ""
+            click.echo(f"error: {e.strerror or e}{where}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
