@@ -20,3 +20,11 @@ def test_unknown_commands_and_missing_arguments_are_usage_errors():
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = _edgeclass("--version")
     assert r.returncode == 0 and "edgeclass" in r.stdout
+
+
+def test_a_text_file_given_as_checkpoint_is_not_called_an_unsafe_pickle(tmp_path):
+    fake = tmp_path / "notes.pt"
+    fake.write_text("these are my notes, not weights\n")
+    r = _edgeclass("train", "--resume", str(fake))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "not a PyTorch checkpoint file" in r.stderr and "unsafe" not in r.stderr

@@ -17,6 +17,7 @@ from ..errors import EdgeclassError
 from ..fileio import atomic_path
 from ..spec import CHECKPOINT_FORMAT, ModelCard
 from .models import EdgeClassifier, build_model
+from .safeload import load_weights_only
 
 
 def make_checkpoint(model: EdgeClassifier, card: ModelCard, **extra: Any) -> Dict[str, Any]:
@@ -39,15 +40,7 @@ def load_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
         raise EdgeclassError(f"{path} is a folder; give a checkpoint file such as {path}/weights/best.pt")
     if not path.is_file():
         raise EdgeclassError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        msg = str(e)
-        if "weights_only" in msg or "Unpickl" in type(e).__name__ or "unpickl" in msg.lower():
-            raise EdgeclassError(
-                f"{path} would need unsafe unpickling to load; edgeclass only loads plain tensor checkpoints"
-            ) from None
-        raise EdgeclassError(f"{path} is not a readable checkpoint ({msg.splitlines()[0][:160] if msg else type(e).__name__})") from None
+    ckpt = load_weights_only(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or "card" not in ckpt or "model" not in ckpt:
         raise EdgeclassError(f"{path} is not an edgeclass checkpoint")
     return ckpt

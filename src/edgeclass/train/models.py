@@ -74,10 +74,9 @@ def hub_checkpoint_dir() -> Path:
 
 
 def _load_state_file(path: Path) -> Dict[str, torch.Tensor]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling refused, truncated file, not a torch file
-        raise EdgeclassError(f"cannot load weights from {path}: {str(e).splitlines()[0][:200]}") from None
+    from .safeload import load_weights_only
+
+    obj = load_weights_only(path)
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]  # an edgeclass checkpoint
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
