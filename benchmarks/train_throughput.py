@@ -30,6 +30,7 @@ from edgeclass.data.datasets import Augment, train_dataset
 from edgeclass.data.manifest import Sample, load_dataset, write_manifest
 from edgeclass.spec import ModelCard, Preprocess
 from edgeclass.train.freeze import freeze_before, set_frozen_batchnorm_eval
+from edgeclass.train.frozen import fast_frozen_forward
 from edgeclass.train.models import build_model
 from edgeclass.train.trainer import make_loader, train_one_epoch
 
@@ -114,6 +115,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="resnet18", help="model for trainer vs bare")
     ap.add_argument("--freeze-archs", default="resnet18,resnet50", help="models for frozen vs full")
+    ap.add_argument("--no-fast-frozen", dest="fast_frozen", action="store_false",
+                    help="run the frozen stages as plain eager layers (how the trainer ran before train/frozen.py)")
     ap.add_argument("--imgsz", type=int, default=224)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=4, help="timed steps per measurement (after one warm-up)")
@@ -158,8 +161,9 @@ def main() -> None:
 
         def run(frozen: bool):
             model, _ = model_for(arch, args.imgsz, classes, device)
-            if frozen:
+            if frozen:  # as the trainer does it: the frozen stem + layer1-3 run as a folded inference copy
                 freeze_before(model.net, "layer4.0.conv1")
+                model = fast_frozen_forward(model) if args.fast_frozen else model
             return bare_images_per_s(model, args.batch, args.imgsz, args.steps, device, classes)
 
         full, frozen = best_of_interleaved(args.repeats, lambda: run(False), lambda: run(True))

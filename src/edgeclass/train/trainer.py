@@ -35,7 +35,8 @@ from . import distributed as D
 from .checkpoint import card_of, load_checkpoint, load_weights_into, make_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .freeze import apply_schedule, param_groups, parse_schedule, set_frozen_batchnorm_eval, trainable_count
-from .models import EdgeClassifier, build_model
+from .frozen import fast_frozen_forward
+from .models import build_model
 from .run_dir import format_results, next_run_dir, read_results, write_json, write_text_atomic
 
 Log = Callable[[str], None]
@@ -450,7 +451,8 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
 
     # ---- epochs
     skipped_paths: set = set()  # unreadable images met in any split
-    ddp_model, ddp_trainable = None, None
+    step_model: nn.Module = model  # what the training steps call (see train/frozen.py)
+    ddp_model, trainable_before = None, None
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         if stages:
@@ -458,11 +460,14 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
             if epoch == start_epoch or any(s.epoch == epoch for s in stages):
                 log(f"epoch {epoch + 1}: training {', '.join(active)}")
         trainable_now = tuple(p.requires_grad for p in net.parameters())
-        if info.enabled and trainable_now != ddp_trainable:  # DDP registers the trainable parameters once
-            ddp_model, ddp_trainable = wrap_ddp(model, device), trainable_now
+        if trainable_now != trainable_before:  # the frozen set changed: new fast forward, new DDP wrapper
+            step_model = fast_frozen_forward(model) or model
+            if info.enabled:  # DDP registers the trainable parameters once
+                ddp_model = wrap_ddp(step_model, device)
+            trainable_before = trainable_now
         sampler.set_epoch(epoch)
         stats = train_one_epoch(
-            ddp_model or model, train_loader, criterion, optimizer, scheduler, device, scaler,
+            ddp_model or step_model, train_loader, criterion, optimizer, scheduler, device, scaler,
             _progress(info, f"epoch {epoch + 1}/{cfg.epochs}", steps_per_epoch),
         )
         val = evaluate_distributed(model, val_set, info, device, cfg.val_batch, workers, card.num_classes)
@@ -524,7 +529,7 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
     return TrainResult(run_dir, epoch + 1, best_epoch, best_top1, report, sorted(skipped_paths))
 
 
-def wrap_ddp(model: EdgeClassifier, device: torch.device) -> nn.Module:
+def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
