@@ -84,3 +84,16 @@ def test_bad_shapes_are_refused():
         confusion_matrix([0, 2], [0, 1], 2)
     with pytest.raises(ValueError):
         classification_report(np.zeros((2, 3)), [0, 1], ["a", "b"])
+
+
+def test_logit_agreement_of_two_models_on_the_same_images():
+    from edgeclass.metrics import logit_agreement
+
+    ref = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 0.5]])
+    got = np.array([[1.5, 0.0], [0.0, 1.0], [0.4, 0.5]])  # the last image flips class
+    a = logit_agreement(ref, got)
+    assert a["top1_agreement"] == pytest.approx(2 / 3)
+    assert a["max_abs_diff"] == pytest.approx(0.6) and a["mean_abs_diff"] == pytest.approx(1.1 / 6)
+    assert logit_agreement(np.zeros((0, 2)), np.zeros((0, 2)))["top1_agreement"] == 1.0
+    with pytest.raises(ValueError):
+        logit_agreement(ref, got[:2])

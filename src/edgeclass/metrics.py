@@ -69,6 +69,21 @@ def topk_accuracy(scores: np.ndarray, labels: Sequence[int] | np.ndarray, k: int
     return float(hits.mean()) if hits.size else 0.0
 
 
+def logit_agreement(reference: np.ndarray, candidate: np.ndarray) -> Dict[str, float]:
+    """How far ``candidate`` logits are from ``reference`` logits on the same images: top-1 agreement
+    and max / mean |delta logit| (1.0, 0.0, 0.0 for no images)."""
+    if reference.shape != candidate.shape:
+        raise ValueError(f"logit shapes differ: {reference.shape} vs {candidate.shape}")
+    if len(reference) == 0:
+        return {"top1_agreement": 1.0, "max_abs_diff": 0.0, "mean_abs_diff": 0.0}
+    diff = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+    return {
+        "top1_agreement": float(np.mean(candidate.argmax(1) == reference.argmax(1))),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+    }
+
+
 @dataclass
 class ClassMetrics:
     name: str

@@ -8,7 +8,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from ..metrics import classification_report
+from ..metrics import classification_report, logit_agreement
 
 
 def run_batched(fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int, static: bool) -> np.ndarray:
@@ -54,7 +54,7 @@ def compare_to_fp32(fp32_logits: np.ndarray, logits: np.ndarray, labels: np.ndar
     deltas = {
         a.name: round(100.0 * (b.recall - a.recall), 3) for a, b in zip(ref.per_class, got.per_class) if a.support > 0
     }
-    agree = float(np.mean(fp32_logits.argmax(1) == logits.argmax(1))) if len(labels) else 1.0
+    agree = logit_agreement(fp32_logits, logits)["top1_agreement"]
     return Comparison(got.top1, 100.0 * (ref.top1 - got.top1), agree, deltas)
 
 

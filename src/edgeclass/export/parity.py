@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..calibration.evaluate import onnx_logits, run_batched  # noqa: F401  (re-exported)
+from ..metrics import logit_agreement
 
 FP32_MAX_REL = 1e-3
 FP16_MIN_AGREE = 0.99
@@ -68,10 +69,10 @@ def torchscript_logits(path: str | os.PathLike, images: np.ndarray, batch: int =
 
 def compare(name: str, fmt: str, ref: np.ndarray, got: np.ndarray) -> ParityRow:
     budget = BUDGETS[fmt]
-    diff = float(np.max(np.abs(got.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
+    stats = logit_agreement(ref, got)
+    diff, agree = stats["max_abs_diff"], stats["top1_agreement"]
     scale = float(np.max(np.abs(ref))) if ref.size else 1.0
     rel = diff / max(scale, 1e-12)
-    agree = float(np.mean(got.argmax(1) == ref.argmax(1))) if len(ref) else 1.0
     passed = bool(np.isfinite(got).all()) and agree >= budget.min_top1_agree and (budget.max_rel is None or rel <= budget.max_rel)
     return ParityRow(name, fmt, int(len(ref)), diff, rel, agree, budget.min_top1_agree, budget.max_rel, passed)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -24,6 +23,7 @@ import numpy as np
 from .. import __version__
 from .. import trt as decide
 from ..errors import EdgeclassError
+from ..metrics import logit_agreement, topk_accuracy
 
 DEFAULT_PRECISIONS = ("fp16", "int8")
 
@@ -39,16 +39,11 @@ def agreement(reference: np.ndarray, candidate: np.ndarray) -> Dict[str, float]:
         raise EdgeclassError(f"logit shapes differ: {reference.shape} vs {candidate.shape}")
     if len(reference) == 0:
         raise EdgeclassError("no images to compare")
-    diff = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
-    return {
-        "top1_agreement": float(np.mean(candidate.argmax(1) == reference.argmax(1))),
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-    }
+    return logit_agreement(reference, candidate)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(logits.argmax(1) == labels)) if len(labels) else float("nan")
+    return topk_accuracy(logits, labels, 1) if len(labels) else float("nan")
 
 
 def latency_stats(seconds: Sequence[float], batch: int) -> Dict[str, float]:
@@ -70,14 +65,9 @@ def latency_stats(seconds: Sequence[float], batch: int) -> Dict[str, float]:
 def benchmark(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int, iters: int, warmup: int = 10) -> Dict[str, float]:
     """Time ``predict`` on batches of ``batch`` images (host-to-host: copies included, as an app sees it)."""
     x = np.ascontiguousarray(np.resize(images, (batch,) + images.shape[1:]), dtype=np.float32)
-    for _ in range(warmup):
-        predict(x)
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        predict(x)
-        times.append(time.perf_counter() - t0)
-    return latency_stats(times, batch)
+    from .bench import time_calls
+
+    return latency_stats(time_calls(lambda: predict(x), warmup, iters, seconds=float("inf")), batch)
 
 
 # --------------------------------------------------------------------------------------------
