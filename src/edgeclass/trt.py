@@ -341,9 +341,6 @@ def sidecar_path(engine: str | os.PathLike) -> Path:
     return engine.with_name(engine.name + ".json")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "gpu"
-
 
 def timing_cache_path(weights_dir: str | os.PathLike, version: TrtVersion, compute_capability: str) -> Path:
     """Timing caches are only valid for one TensorRT version on one GPU architecture, so the default

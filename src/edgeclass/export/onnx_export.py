@@ -14,7 +14,6 @@ from __future__ import annotations
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import torch
 
@@ -114,6 +113,3 @@ def export_onnx(
     _tidy(proto, card)
     return save_checked(proto, path)
 
-
-def onnx_opset(model_proto) -> Optional[int]:
-    return next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), None)

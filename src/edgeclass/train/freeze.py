@@ -27,9 +27,6 @@ def _matches(param_name: str, prefix: str) -> bool:
     return param_name == prefix or param_name.startswith(prefix + ".")
 
 
-def parameter_names(net: nn.Module) -> List[str]:
-    return [n for n, _ in net.named_parameters()]
-
 
 def _unknown_prefix_error(prefix: str, names: Sequence[str]) -> EdgeclassError:
     tops = sorted({n.split(".")[0] for n in names})
