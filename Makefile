@@ -17,10 +17,10 @@ PRECISION ?= fp16
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
+.PHONY: setup test docs demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
 
 help:
-	@echo "make setup | test | demo | train DATA=.. ARCH=.. RECIPE=.. | export RUN=.. | calibrate RUN=.."
+	@echo "make setup | test | docs | demo | train DATA=.. ARCH=.. RECIPE=.. | export RUN=.. | calibrate RUN=.."
 	@echo "make engine RUN=.. PRECISION=fp16|int8 | jetson-check RUN=.. | setup-jetson | run MODEL=.. SOURCE=.. | bench RUN=.."
 
 setup: $(VENV)/.stamp
@@ -28,11 +28,21 @@ setup: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev,docs]'
 	touch $@
 
+# test: the suite, then the docs build (a broken link or anchor in docs/ fails `make test`, hence CI)
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(DOCS_BUILD)
+
+# docs: docs/*.md -> site/ (MkDocs + Material, offline). mkdocs.yml's `strict: true` and `validation:`
+# make every broken link, unknown anchor or page missing from the nav an error. Never add -q or -v:
+# MkDocs 1.6 then stops counting warnings (-q) or checking anchors (-v), and a broken build passes.
+# NO_MKDOCS_2_WARNING=1 silences Material's end-of-life banner, nothing else.
+DOCS_BUILD = NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean --site-dir site
+docs: setup
+	$(DOCS_BUILD)
 
 # demo: digits dataset -> split -> short CPU training -> export -> INT8 -> live run on a video -> bench
 DEMO_DATA := datasets/digits
@@ -97,4 +107,4 @@ bench: $(TRT_SETUP)
 	$(EC) bench $(if $(filter command line environment,$(origin RUN)),$(RUN),$(DEMO_RUN)) $(BENCH_ARGS)
 
 clean:
-	rm -rf runs datasets .pytest_cache
+	rm -rf runs datasets .pytest_cache site
