@@ -1,4 +1,4 @@
-"""Measurements behind the near-duplicate threshold and the split speed (README, Data section).
+"""Measurements behind the near-duplicate threshold and the split speed (docs/data.md, Measured).
 
     .venv/bin/python benchmarks/bench_data.py            # everything, ~1 minute on 2 CPU cores
 

@@ -12,7 +12,7 @@ weights' values.
 
     .venv/bin/python benchmarks/runtime_fps.py [--frames 100] [--rounds 5] [--size 640x480] [--work /tmp/edgeclass-fps]
 
-Prints a Markdown table (the README, Live recognition › Speed).
+Prints a Markdown table (docs/runtime.md, Speed).
 """
 
 from __future__ import annotations
