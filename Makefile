@@ -35,14 +35,20 @@ $(VENV)/.stamp: pyproject.toml constraints.txt
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	$(DOCS_BUILD)
+	$(DOCS_README)
 
 # docs: docs/*.md -> site/ (MkDocs + Material, offline). mkdocs.yml's `strict: true` and `validation:`
 # make every broken link, unknown anchor or page missing from the nav an error. Never add -q or -v:
 # MkDocs 1.6 then stops counting warnings (-q) or checking anchors (-v), and a broken build passes.
 # NO_MKDOCS_2_WARNING=1 silences Material's end-of-life banner, nothing else.
+# README.md lies outside docs/, so MkDocs cannot check it: DOCS_README checks that every docs/ page it
+# links to exists.
 DOCS_BUILD = NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean --site-dir site
+DOCS_README = @grep -o '](docs/[^)\#]*' README.md | cut -c3- | sort -u | while read -r f; do \
+	test -f "$$f" || { echo "README.md links to $$f, which does not exist"; exit 1; }; done
 docs: setup
 	$(DOCS_BUILD)
+	$(DOCS_README)
 
 # demo: digits dataset -> split -> short CPU training -> export -> INT8 -> live run on a video -> bench
 DEMO_DATA := datasets/digits
