@@ -149,7 +149,7 @@ def test_edgeclass_run_uses_the_threshold_eval_wrote(exported_run, digits_root, 
         out = tmp_path / f"run{len(list(tmp_path.glob('run*.jsonl')))}.jsonl"
         res = invoke("run", model, "--source", images, "--smooth", "1", "--json", out, *extra)
         assert res.exit_code == 0, res.output
-        return [json.loads(line)["labels"][0] for line in out.read_text().splitlines() if line.strip()]
+        return [json.loads(line)["regions"][0]["label"] for line in out.read_text().splitlines() if line.strip()]
 
     default = labels()
     assert len(default) == 16

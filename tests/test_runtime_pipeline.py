@@ -55,8 +55,9 @@ def test_cli_json_labels_match_the_video_and_offline_accuracy(tmp_path, digits_v
     records = dv.read_json_lines(out)
     assert [r["frame"] for r in records] == list(range(len(digits_video.truth)))
     r0 = records[0]
-    assert set(r0) >= {"time", "frame", "labels", "confidences", "boxes", "ms"}
-    assert r0["boxes"] == [[0, 0, 64, 64]] and set(r0["ms"]) >= {"capture", "preprocess", "inference", "postprocess"}
+    assert r0["schema"] == "edgeclass.frame.v2" and set(r0) >= {"time", "source", "frame", "regions", "ms"}
+    assert set(r0["regions"][0]) >= {"label", "confidence", "topk", "box", "track"}
+    assert [g["box"] for g in r0["regions"]] == [[0, 0, 64, 64]] and set(r0["ms"]) >= {"capture", "preprocess", "inference", "postprocess"}
     live = dv.frame_accuracy(records, digits_video.truth)
     with Classifier(onnx_model) as clf:
         offline = dv.offline_accuracy(clf.backend, digits_video.images, digits_video.labels)
@@ -89,7 +90,8 @@ def test_image_folder_source_through_the_cli(tmp_path, digits_root, onnx_model):
     assert res.exit_code == 0, res.output
     records = [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith("{")]
     assert len(records) == 6
-    assert [r["labels"][0] for r in records].count("four") >= 2 and [r["labels"][0] for r in records[3:]].count("nine") >= 2
+    labels = [r["regions"][0]["label"] for r in records]
+    assert labels.count("four") >= 2 and labels[3:].count("nine") >= 2
 
 
 def test_two_sources_give_one_result_per_source_per_step(digits_video, onnx_model, tmp_path):
@@ -120,9 +122,9 @@ def test_face_roi_finds_the_astronaut_and_tracks_her(astronaut_video, onnx_model
     assert res.exit_code == 0, res.output
     records = dv.read_json_lines(out)
     assert len(records) == 6
-    assert all(len(r["boxes"]) == 1 for r in records)
-    assert len({r["tracks"][0] for r in records}) == 1  # one face, one id across frames
-    assert records[-1]["boxes"][0][0] > records[0]["boxes"][0][0]  # the box follows her
+    assert all(len(r["regions"]) == 1 for r in records)
+    assert len({r["regions"][0]["track"] for r in records}) == 1  # one face, one id across frames
+    assert records[-1]["regions"][0]["box"][0] > records[0]["regions"][0]["box"][0]  # the box follows her
     cap = cv2.VideoCapture(str(tmp_path / "faces.mp4"))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
 

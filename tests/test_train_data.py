@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from edgeclass.data.datasets import UNREADABLE, Augment, ImageDataset, build_train_transform, eval_dataset
+from edgeclass.data.datasets import UNREADABLE, Augment, ImageDataset, TrainTransform, eval_dataset
 from edgeclass.data.manifest import Sample, discover, load_dataset, write_manifest
 from edgeclass.preprocess import preprocess_file, preprocess_files
 from edgeclass.spec import Preprocess
@@ -52,10 +52,10 @@ def test_train_transform_none_is_the_eval_transform_and_standard_keeps_shape_and
     pp = Preprocess.for_size(40)
     path = data.abspath(data.split("train")[0])
     rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    plain = build_train_transform(Augment(kind="none"), pp)(rgb)
+    plain = TrainTransform(Augment(kind="none"), pp)(rgb)
     np.testing.assert_array_equal(plain.numpy(), preprocess_file(path, pp))
     torch.manual_seed(0)
-    aug = build_train_transform(Augment(kind="standard"), pp)
+    aug = TrainTransform(Augment(kind="standard"), pp)
     outs = [aug(rgb) for _ in range(4)]
     assert all(o.shape == (3, 40, 40) and o.dtype == torch.float32 and 0 <= o.min() and o.max() <= 1 for o in outs)
     assert not torch.equal(outs[0], outs[1])  # random crops differ

@@ -116,17 +116,45 @@ def to_rgb(img: np.ndarray, bgr: bool) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else img
 
 
+def preprocess_into(img: np.ndarray, pp: Preprocess, out: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """The model input for one image, written into ``out`` (float32 3 x imgsz x imgsz, e.g. a row of
+    a preallocated batch). ``img`` is RGB uint8 (or BGR with ``bgr``; grey/4-channel are converted).
+
+    A 3-channel image is resized and cropped in its own channel order; the channel swap, the
+    HWC -> CHW transpose and the scaling to [0, 1] then happen in one pass into ``out``: no RGB copy
+    and no float temporary. Every consumer (runtime, calibration, evaluation, the training eval set)
+    goes through here, so they all feed the model the same tensor. (Live frames are checked with
+    ``check_frame`` first by the runtime.)"""
+    if img.ndim != 3 or img.shape[2] != 3:
+        img, swap = to_rgb(img, bgr=bgr), False
+    else:
+        swap = bgr
+    chw = resize_and_crop(img, pp).transpose(2, 0, 1)
+    np.multiply(chw[::-1] if swap else chw, np.float32(1.0 / 255.0), out=out, casting="unsafe")
+    return out
+
+
 def preprocess_rgb(rgb: np.ndarray, pp: Preprocess) -> np.ndarray:
     """RGB uint8 HxWx3 -> float32 3 x imgsz x imgsz in [0, 1] (the model input for one image)."""
-    out = resize_and_crop(rgb, pp)
-    chw = np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
-    chw *= np.float32(1.0 / 255.0)
-    return chw
+    return preprocess_into(rgb, pp, np.empty((3, pp.imgsz, pp.imgsz), np.float32))
 
 
 def preprocess_bgr(frame: np.ndarray, pp: Preprocess) -> np.ndarray:
     """An OpenCV frame (BGR uint8) -> model input, as ``preprocess_rgb``."""
-    return preprocess_rgb(to_rgb(frame, bgr=True), pp)
+    return preprocess_into(frame, pp, np.empty((3, pp.imgsz, pp.imgsz), np.float32), bgr=True)
+
+
+class EvalTransform:
+    """The eval preset: RGB uint8 HxWx3 -> float32 CHW in [0, 1] (``preprocess_rgb`` for one card).
+
+    Its twin for training is ``edgeclass.data.datasets.TrainTransform``; both are the small
+    callables a dataset applies to a decoded image."""
+
+    def __init__(self, pp: Preprocess):
+        self.pp = pp
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return preprocess_rgb(rgb, self.pp)
 
 
 def preprocess_file(path: PathLike, pp: Preprocess) -> np.ndarray:

@@ -57,9 +57,18 @@ class Preprocess:
     @classmethod
     def for_size(cls, imgsz: int, crop_ratio: float = 0.875, **kwargs: Any) -> "Preprocess":
         """The standard ImageNet-style eval transform at ``imgsz`` (resize to imgsz/0.875, crop)."""
-        if imgsz < 8:
+        base = cls(**kwargs)
+        return base.at_size(imgsz, resize=int(round(imgsz / crop_ratio)))
+
+    def at_size(self, imgsz: int, resize: Optional[int] = None) -> "Preprocess":
+        """This transform at another input size: the one rule for changing it (training, export
+        ``--imgsz``). ``resize`` scales with the crop, keeping their ratio, unless given."""
+        if int(imgsz) < 8:
             raise EdgeclassError(f"image size {imgsz} is too small (use at least 8)")
-        return cls(imgsz=imgsz, resize=int(round(imgsz / crop_ratio)), **kwargs)
+        imgsz = int(imgsz)
+        if resize is None:
+            resize = self.resize if imgsz == self.imgsz else max(imgsz, int(round(imgsz * self.resize / self.imgsz)))
+        return dataclasses.replace(self, imgsz=imgsz, resize=int(resize)).validate()
 
     def validate(self) -> "Preprocess":
         if self.mode not in RESIZE_MODES:

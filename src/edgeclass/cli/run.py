@@ -36,10 +36,12 @@ def _capture_options(width, height, fps, flip, stride, reconnect) -> dict:
 
 
 def _echo_summary(summary, json_path: Optional[str]) -> None:
+    """The summary table on stderr; with a JSON lines file, its numbers beside it (``X.summary.json``)."""
+    from ..fileio import write_json_atomic
+
     click.echo(summary.text(), err=True)
     if json_path and json_path != "-":
-        with open(Path(json_path).with_suffix(".summary.json"), "w", encoding="utf-8") as f:
-            json.dump(summary.to_dict(), f, indent=2)
+        write_json_atomic(Path(json_path).with_suffix(".summary.json"), summary.to_dict())
 
 
 @click.command("run")
@@ -56,21 +58,23 @@ def _echo_summary(summary, json_path: Optional[str]) -> None:
 @click.option("--topk", type=int, default=3, show_default=True, help="Best classes listed per region (JSON topk).")
 @click.option("--threshold", help="Below this confidence the label is 'unknown' (default: the model card's; 'none' = never).")
 @click.option("--smooth", type=float, default=0.5, show_default=True, help="Weight of the newest frame in the moving average of probabilities (1 = off).")
-@click.option("--show", is_flag=True, help="Show the overlay in a window (q or Esc quits).")
-@click.option("--save", type=click.Path(dir_okay=False), help="Write the annotated video (.mp4/.avi).")
-@click.option("--json", "json_path", help="One JSON line per frame to this file ('-' = stdout).")
+@click.option("--output", "-o", "outputs", multiple=True, help="Where results go, repeatable: display://0 (window), out.mp4 (annotated video), frames.jsonl (JSON lines; - = stdout).")
+@click.option("--show", is_flag=True, help="Show the overlay in a window (q or Esc quits); same as --output display://0.")
+@click.option("--save", type=click.Path(dir_okay=False), help="Write the annotated video (.mp4/.avi); same as --output FILE.")
+@click.option("--json", "json_path", help="One JSON line per frame to this file ('-' = stdout); same as --output FILE.jsonl.")
 @click.option("--max-frames", type=int, help="Stop after this many steps.")
 @click.option("--device", help="Backend device: cpu, cuda, cuda:1, or a GPU index (TensorRT/torch).")
 @click.option("--rebuild-stale", is_flag=True, help="TensorRT: rebuild an engine whose TensorRT version, GPU or ONNX changed (default: refuse with the command).")
 @click.option("--no-reconnect", is_flag=True, help="End the run when a live source drops instead of reconnecting.")
 @click.option("--demo-video", type=click.Path(exists=True, file_okay=False), help="Run folder or dataset: write its test split as a video, run on it, print live vs offline accuracy.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder for --demo-video (default: <run>/demo_run).")
-def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, face_pad, topk, threshold, smooth, show, save,
-            json_path, max_frames, device, rebuild_stale, no_reconnect, demo_video, out) -> None:
+def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, face_pad, topk, threshold, smooth, outputs, show,
+            save, json_path, max_frames, device, rebuild_stale, no_reconnect, demo_video, out) -> None:
     """Recognise what is in front of a camera (or in a video, stream or image folder) with MODEL
     (.engine, .onnx, .ts or .pt; the class names and preprocessing come from inside the file)."""
-    from ..runtime.app import OutputOptions, run_live
+    from ..runtime.app import run_live
     from ..runtime.classifier import Classifier
+    from ..runtime.outputs import output_specs
     from ..runtime.pipeline import PipelineConfig
     from ..runtime.sources import open_source
 
@@ -79,6 +83,7 @@ def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, f
         return _demo_video(model, demo_video, out, device, show)
     if not sources:
         raise EdgeclassError("give a --source (0 for the first camera, a video file, csi://0, rtsp://...)")
+    specs = output_specs(outputs, show=show, save=save, json=json_path)  # refused before anything opens
     opts = {"device": device} if device else {}
     if rebuild_stale:
         opts["rebuild_stale"] = True
@@ -89,7 +94,7 @@ def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, f
             opened.append(open_source(s, **_capture_options(width, height, fps, flip, stride, not no_reconnect)))
         click.echo(f"{clf.describe()} | {len(clf.classes)} classes | {', '.join(s.name for s in opened)}", err=True)
         cfg = PipelineConfig(roi=roi, face_model=face_model, face_pad=face_pad, smooth=smooth, max_frames=max_frames)
-        summary = run_live(clf, opened, cfg, OutputOptions(show=show, save=save, json=json_path))
+        summary = run_live(clf, opened, cfg, specs)
     finally:
         for s in opened:
             s.close()
@@ -97,7 +102,7 @@ def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, f
     for s in opened:
         if getattr(s, "error", None):
             click.echo(f"warning: {s.error}", err=True)
-    _echo_summary(summary, json_path)
+    _echo_summary(summary, next((s.target for s in specs if s.kind == "jsonl"), None))
 
 
 def _resolve_model(model: str) -> str:
@@ -112,29 +117,12 @@ def _resolve_model(model: str) -> str:
 
 
 def _demo_video(model: str, data: str, out: Optional[str], device: Optional[str], show: bool) -> None:
-    """Test split -> video -> live run -> per-frame accuracy vs the offline accuracy."""
-    from ..runtime.app import OutputOptions, run_live
-    from ..runtime.classifier import Classifier
-    from ..runtime.pipeline import PipelineConfig
-    from ..runtime.sources import open_source
-    from ..tools import demo_video as dv
+    from ..tools.demo_video import accuracy_line, run_demo_video
 
-    out_dir = Path(out) if out else Path(data) / "demo_run"
-    images, labels = dv.test_images(data)
-    video = dv.write_video(images, labels, out_dir / dv.VIDEO_NAME)
-    clf = Classifier(model, topk=1, threshold=None, **({"device": device} if device else {}))
-    try:
-        frames_json = out_dir / "frames.jsonl"
-        cfg = PipelineConfig(roi="full", smooth=1.0)  # every frame judged alone: images change between frames
-        summary = run_live(clf, [open_source(str(video.path))], cfg,
-                           OutputOptions(show=show, save=str(out_dir / "annotated.mp4"), json=str(frames_json)))
-        offline = dv.offline_accuracy(clf.backend, video.images, video.labels)
-    finally:
-        clf.close()
-    live = dv.frame_accuracy(dv.read_json_lines(frames_json), video.truth)
-    _echo_summary(summary, str(frames_json))
-    click.echo(f"{Path(model).name} ({clf.describe()}): " + dv.accuracy_line(live, summary.frames, offline, len(images)))
-    click.echo(f"video {video.path}, annotated {out_dir / 'annotated.mp4'}, per-frame results {frames_json}")
+    demo = run_demo_video(model, data, out, device, show)
+    _echo_summary(demo.summary, str(demo.frames_json))
+    click.echo(f"{Path(model).name} ({demo.backend}): " + accuracy_line(demo.live, demo.summary.frames, demo.offline, len(demo.video.images)))
+    click.echo(f"video {demo.video.path}, annotated {demo.annotated}, per-frame results {demo.frames_json}")
 
 
 @click.command("collect")

@@ -11,29 +11,28 @@ from typing import Optional
 
 import click
 
-RECIPE_NAMES = ("default", "seed-resnet101", "seed-resnet152", "demo")
-ARCH_NAMES = ("simplecnn", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+from ..train.config import ARCHS, AUGMENTATIONS, OPTIMIZERS, RECIPES, SCHEDULERS  # plain Python: no torch here
 
 
 @click.command("train")
 @click.argument("root", required=False, type=click.Path(path_type=Path))
-@click.option("--arch", default=None, help=f"Model: {', '.join(ARCH_NAMES)}. [default: the recipe's (demo: simplecnn), else resnet18]")
-@click.option("--recipe", default=None, help=f"Preset: {', '.join(RECIPE_NAMES)}. [default: default]")
+@click.option("--arch", default=None, help=f"Model: {', '.join(ARCHS)}. [default: the recipe's (demo: simplecnn), else resnet18]")
+@click.option("--recipe", default=None, help=f"Preset: {', '.join(RECIPES)}. [default: default]")
 @click.option("--weights", default=None, help="imagenet | none | PATH (.pth state dict or our .pt). [default: imagenet for ResNets, none for simplecnn]")
 @click.option("--manifest", default=None, type=click.Path(path_type=Path), help="Split manifest. [default: ROOT/splits.csv when present]")
 @click.option("--epochs", type=int, default=None, help="Epochs (recipe value unless given).")
 @click.option("--batch", type=int, default=None, help="Training batch, summed over all processes.")
 @click.option("--val-batch", type=int, default=None, help="Batch for validation and test.")
 @click.option("--imgsz", type=int, default=None, help="Input size in pixels. [default: 224; demo recipe: 32]")
-@click.option("--optimizer", default=None, help="adam | adamw | sgd.")
+@click.option("--optimizer", default=None, help=f"{' | '.join(OPTIMIZERS)}.")
 @click.option("--lr", type=float, default=None, help="Base learning rate.")
 @click.option("--weight-decay", type=float, default=None)
-@click.option("--scheduler", default=None, help="step | cosine | constant.")
+@click.option("--scheduler", default=None, help=f"{' | '.join(SCHEDULERS)}.")
 @click.option("--warmup-epochs", type=float, default=None, help="cosine: linear warm-up length in epochs.")
 @click.option("--step-size", type=int, default=None, help="step: epochs between lr drops.")
 @click.option("--gamma", type=float, default=None, help="step: lr multiplier at each drop.")
 @click.option("--label-smoothing", type=float, default=None)
-@click.option("--augment", default=None, help="none | flip | standard (RandomResizedCrop + flip + colour jitter).")
+@click.option("--augment", default=None, help=f"{' | '.join(AUGMENTATIONS)} (standard: RandomResizedCrop + flip + colour jitter).")
 @click.option("--unfreeze-from", default=None, help="Freeze every parameter before this name, e.g. layer4.0.conv1 ('none' trains all).")
 @click.option("--unfreeze-schedule", default=None, help="Gradual unfreezing EPOCH:MODULE,..., e.g. 0:fc,3:layer4,6:layer3.")
 @click.option("--unfreeze-lr-decay", type=float, default=None, help="lr factor per later schedule stage. [default: 0.3]")

@@ -1,6 +1,6 @@
 """Torch datasets over a resolved ``Dataset`` split, and the training augmentations.
 
-The eval dataset calls ``edgeclass.preprocess.preprocess_file`` and nothing else, so the tensor a
+The eval dataset applies ``edgeclass.preprocess.EvalTransform`` and nothing else, so the tensor a
 model sees during validation is the tensor the runtime, calibration and evaluation feed it.
 
 An image that cannot be decoded is not an exception here: the item comes back with label -1 (and a
@@ -11,19 +11,19 @@ with DataLoader worker processes, where an exception would kill the whole epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from ..errors import UnreadableImage
-from ..preprocess import preprocess_rgb, read_image
+from ..errors import EdgeclassError, UnreadableImage
+from ..preprocess import EvalTransform, read_image
 from ..spec import Preprocess
+from . import AUGMENTATIONS
 from .manifest import Dataset, Sample
 
 UNREADABLE = -1  # label of an item whose image could not be decoded
 
-AUGMENTATIONS = ("none", "flip", "standard")
 
 
 @dataclass(frozen=True)
@@ -76,51 +76,54 @@ def color_jitter_(x: torch.Tensor, strength: float) -> torch.Tensor:
     return x.clamp_(0.0, 1.0)
 
 
-def build_train_transform(aug: Augment, pp: Preprocess) -> Callable[[np.ndarray], torch.Tensor]:
-    """RGB uint8 HxWx3 -> float32 CHW in [0, 1] of size ``pp.imgsz``, randomly augmented.
+class TrainTransform:
+    """The training preset: RGB uint8 HxWx3 -> float32 CHW in [0, 1] of size ``pp.imgsz``, randomly
+    augmented (its twin for evaluation is ``edgeclass.preprocess.EvalTransform``).
 
-    The geometric work is done by OpenCV on uint8 pixels (crop first, then one resize), which is
-    several times cheaper than resizing tensors: on a 2-core machine the data pipeline shares the
-    cores with the model, so its cost shows up directly in images/s."""
-    import cv2
+    ``none``/``flip`` give the eval tensor itself (bit for bit), maybe flipped. ``standard`` does its
+    geometric work with OpenCV on uint8 pixels (crop first, then one resize), several times cheaper
+    than resizing tensors: on a 2-core machine the data pipeline shares the cores with the model, so
+    its cost shows up directly in images/s."""
 
-    if aug.kind not in AUGMENTATIONS:
-        from ..errors import EdgeclassError
+    def __init__(self, aug: Augment, pp: Preprocess):
+        if aug.kind not in AUGMENTATIONS:
+            raise EdgeclassError(f"unknown augmentation {aug.kind!r} (choose from {', '.join(AUGMENTATIONS)})")
+        self.aug, self.pp = aug, pp
+        self.flip = aug.kind in ("flip", "standard") and aug.hflip
+        self.eval = EvalTransform(pp)
 
-        raise EdgeclassError(f"unknown augmentation {aug.kind!r} (choose from {', '.join(AUGMENTATIONS)})")
-    flip = aug.kind in ("flip", "standard") and aug.hflip
-    s = pp.imgsz
+    def __call__(self, rgb: np.ndarray) -> torch.Tensor:
+        if self.aug.kind != "standard":
+            x = torch.from_numpy(self.eval(rgb))
+            return torch.flip(x, dims=[2]) if self.flip and _uniform(0, 1) < 0.5 else x
+        import cv2
 
-    def transform(rgb: np.ndarray) -> torch.Tensor:
-        if aug.kind != "standard":  # the eval tensor itself (bit for bit), then maybe flipped
-            x = torch.from_numpy(preprocess_rgb(rgb, pp))
-            return torch.flip(x, dims=[2]) if flip and _uniform(0, 1) < 0.5 else x
-        top, left, ch, cw = random_resized_crop_box(rgb.shape[0], rgb.shape[1], aug.scale)
+        s = self.pp.imgsz
+        top, left, ch, cw = random_resized_crop_box(rgb.shape[0], rgb.shape[1], self.aug.scale)
         crop = rgb[top : top + ch, left : left + cw]
         crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA if ch * cw > s * s else cv2.INTER_LINEAR)
-        if flip and _uniform(0, 1) < 0.5:
+        if self.flip and _uniform(0, 1) < 0.5:
             crop = crop[:, ::-1]
         x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float().div_(255.0)
-        return color_jitter_(x, aug.jitter) if aug.jitter > 0 else x
-
-    return transform
+        return color_jitter_(x, self.aug.jitter) if self.aug.jitter > 0 else x
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Items ``(image CHW float32, label, index)``; label is UNREADABLE for a file that cannot be read."""
+    """Items ``(image CHW float32, label, index)``; label is UNREADABLE for a file that cannot be read.
+    ``transform`` is one of the two presets (default: the eval preset of ``pp``)."""
 
     def __init__(
         self,
         data: Dataset,
         samples: Sequence[Sample],
         pp: Preprocess,
-        transform: Optional[Callable[[np.ndarray], torch.Tensor]] = None,
+        transform: Optional[Callable[[np.ndarray], Any]] = None,
     ):
         self.root = data.root
         self.samples = list(samples)
         self.class_to_idx = {c: i for i, c in enumerate(data.classes)}
         self.pp = pp
-        self.transform = transform
+        self.transform = transform or EvalTransform(pp)
         self.labels = [self.class_to_idx[s.label] for s in self.samples]
 
     def __len__(self) -> int:
@@ -134,11 +137,8 @@ class ImageDataset(torch.utils.data.Dataset):
             rgb = read_image(self.path(index))
         except UnreadableImage:
             return torch.zeros(3, self.pp.imgsz, self.pp.imgsz), UNREADABLE, index
-        if self.transform is None:
-            x = torch.from_numpy(preprocess_rgb(rgb, self.pp))
-        else:
-            x = self.transform(rgb)
-        return x, self.labels[index], index
+        x = self.transform(rgb)
+        return (torch.from_numpy(x) if isinstance(x, np.ndarray) else x), self.labels[index], index
 
 
 def eval_dataset(data: Dataset, split: str, pp: Preprocess) -> ImageDataset:
@@ -147,4 +147,4 @@ def eval_dataset(data: Dataset, split: str, pp: Preprocess) -> ImageDataset:
 
 
 def train_dataset(data: Dataset, pp: Preprocess, aug: Augment) -> ImageDataset:
-    return ImageDataset(data, data.split("train"), pp, build_train_transform(aug, pp))
+    return ImageDataset(data, data.split("train"), pp, TrainTransform(aug, pp))

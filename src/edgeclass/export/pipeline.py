@@ -62,14 +62,10 @@ class ExportResult:
 
 
 def resized_card(card: ModelCard, imgsz: Optional[int]) -> ModelCard:
-    """The card at another input size (resize scales with it, keeping the crop ratio)."""
-    pp = card.preprocess
-    if imgsz is None or imgsz == pp.imgsz:
+    """The card at another input size (``Preprocess.at_size``: resize scales with it)."""
+    if imgsz is None or imgsz == card.preprocess.imgsz:
         return card
-    if imgsz < 8:
-        raise EdgeclassError(f"--imgsz {imgsz} is too small (use at least 8)")
-    resize = max(imgsz, int(round(imgsz * pp.resize / pp.imgsz)))
-    return dataclasses.replace(card, preprocess=dataclasses.replace(pp, imgsz=imgsz, resize=resize)).validate()
+    return dataclasses.replace(card, preprocess=card.preprocess.at_size(imgsz)).validate()
 
 
 def artifact_card(card: ModelCard, precision: str, src: ExportSource, cfg: ExportConfig, parent_sha: str) -> ModelCard:

@@ -1,4 +1,4 @@
-"""Live recognition: backends, video sources, face regions, smoothing, overlay and the loop.
+"""Live recognition: backends, video sources, face regions, smoothing, outputs and the loop.
 
 Three objects hide the whole camera loop::
 
@@ -13,7 +13,7 @@ OpenCV and TensorRT or ONNX Runtime alone. (``.ts``/``.pt`` models import torch 
 
 from .backends import Backend, load_backend
 from .classifier import Classifier
-from .overlay import JsonLines, Overlay, VideoSaver, Window
+from .outputs import JsonLinesOutput, Output, OutputSpec, Overlay, VideoOutput, Window, WindowOutput, parse_output
 from .pipeline import Pipeline, PipelineConfig, SourceResult, Step, Summary
 from .results import UNKNOWN, Prediction, Smoother
 from .roi import FaceDetector, IoUTracker
@@ -26,8 +26,10 @@ __all__ = [
     "FaceDetector",
     "Frame",
     "IoUTracker",
-    "JsonLines",
+    "JsonLinesOutput",
     "LiveSource",
+    "Output",
+    "OutputSpec",
     "Overlay",
     "Pipeline",
     "PipelineConfig",
@@ -38,9 +40,11 @@ __all__ = [
     "Step",
     "Summary",
     "UNKNOWN",
-    "VideoSaver",
+    "VideoOutput",
     "Window",
+    "WindowOutput",
     "load_backend",
     "open_source",
+    "parse_output",
     "parse_source",
 ]

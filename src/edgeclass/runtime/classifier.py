@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..preprocess import check_frame, preprocess_rgb, resize_and_crop, softmax, to_rgb
+from ..preprocess import check_frame, preprocess_into, softmax
 from ..spec import ModelCard
 from .backends import Backend, load_backend
 from .results import Prediction, check_threshold, decide
@@ -61,22 +61,13 @@ class Classifier:
 
     # -- preprocessing ------------------------------------------------------------------------------
     def preprocess(self, frame: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """One frame -> float32 CHW input, the same tensor as ``edgeclass.preprocess.preprocess_rgb``.
-
-        With ``out`` (a row of a preallocated batch) a 3-channel frame is resized and cropped in its
-        own channel order, then the channel swap, the HWC -> CHW transpose and the scaling to [0, 1]
-        happen in one pass into ``out``: no RGB copy, no float temporary per frame."""
-        if out is None:
-            return preprocess_rgb(to_rgb(frame, bgr=self.bgr), self.card.preprocess)
+        """One frame -> float32 CHW input (``edgeclass.preprocess.preprocess_into``), written into
+        ``out`` when given (a row of a preallocated batch)."""
         check_frame(frame)
-        if frame.ndim != 3 or frame.shape[2] != 3:
-            frame, swap = to_rgb(frame, bgr=self.bgr), False
-        else:
-            swap = self.bgr
-        hwc = resize_and_crop(frame, self.card.preprocess)
-        chw = hwc.transpose(2, 0, 1)
-        np.multiply(chw[::-1] if swap else chw, np.float32(1.0 / 255.0), out=out, casting="unsafe")
-        return out
+        if out is None:
+            s = self.card.preprocess.imgsz
+            out = np.empty((3, s, s), np.float32)
+        return preprocess_into(frame, self.card.preprocess, out, bgr=self.bgr)
 
     def preprocess_batch(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         s = self.card.preprocess.imgsz
@@ -90,8 +81,8 @@ class Classifier:
         """float32 NCHW [0, 1] -> softmax probabilities (N, classes)."""
         return softmax(self.backend.predict(batch), axis=1)
 
-    def decide(self, probs: np.ndarray) -> Prediction:
-        return decide(probs, self.classes, self.topk, self.threshold)
+    def decide(self, probs: np.ndarray, box: Optional[Tuple[int, int, int, int]] = None, track: Optional[int] = None) -> Prediction:
+        return decide(probs, self.classes, self.topk, self.threshold, box, track)
 
     def predict(self, frames: Sequence[np.ndarray]) -> List[Prediction]:
         """Several frames (or crops) in one inference call."""

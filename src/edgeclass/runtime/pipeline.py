@@ -27,6 +27,8 @@ from .roi import Box, FaceDetector, IoUTracker, check_roi, crop, full_frame_box,
 from .sources import Frame, Source
 
 STAGES = ("capture", "preprocess", "inference", "postprocess", "latency")
+# v2: one object per region (label, confidence, topk, box, track); v1 had parallel arrays
+FRAME_SCHEMA = "edgeclass.frame.v2"
 
 
 @dataclass
@@ -57,15 +59,13 @@ class SourceResult:
     ms: Dict[str, float]  # per-stage milliseconds (preprocess/inference/postprocess are the step's)
 
     def to_json(self) -> Dict[str, Any]:
+        """This frame's ``run --json`` line (schema ``FRAME_SCHEMA``, documented in docs/runtime.md)."""
         return {
+            "schema": FRAME_SCHEMA,
             "time": round(time.time(), 4),
             "source": self.source,
             "frame": self.frame.index,
-            "labels": [p.label for p in self.predictions],
-            "confidences": [round(p.confidence, 5) for p in self.predictions],
-            "boxes": [list(p.box) if p.box is not None else None for p in self.predictions],
-            "tracks": [p.track for p in self.predictions],
-            "topk": [[[n, round(c, 5)] for n, c in p.topk] for p in self.predictions],
+            "regions": [p.to_json() for p in self.predictions],
             "ms": {k: round(v, 3) for k, v in self.ms.items()},
         }
 
@@ -289,9 +289,7 @@ class Pipeline:
             preds = []
             for box, _crop_box, track in regs:
                 smoothed = self.smoothers[i].update(track if track is not None else "frame", probs[row])
-                pred = self.clf.decide(smoothed)
-                pred.box, pred.track = box, track
-                preds.append(pred)
+                preds.append(self.clf.decide(smoothed, box, track))
                 row += 1
             if self.detector is not None:
                 self.smoothers[i].keep_only(alive)

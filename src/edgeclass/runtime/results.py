@@ -12,9 +12,9 @@ from ..errors import EdgeclassError
 UNKNOWN = "unknown"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prediction:
-    """One classified region: the decided label and the evidence for it."""
+    """One classified region: the decided label and the evidence for it (made once, never changed)."""
 
     label: str  # a class name, or "unknown" below the threshold
     confidence: float  # probability of the top class (after smoothing)
@@ -25,6 +25,7 @@ class Prediction:
     track: Optional[int] = None  # face track id (``--roi face``)
 
     def to_json(self) -> Dict[str, object]:
+        """The region's record in ``run --json`` lines (see ``FRAME_SCHEMA`` in pipeline.py)."""
         return {
             "label": self.label,
             "confidence": round(self.confidence, 5),
@@ -34,14 +35,23 @@ class Prediction:
         }
 
 
-def decide(probs: np.ndarray, classes: Sequence[str], k: int = 1, threshold: Optional[float] = None) -> Prediction:
-    """Top-k of one probability vector; the label is ``unknown`` when the best one is below ``threshold``."""
+def decide(
+    probs: np.ndarray,
+    classes: Sequence[str],
+    k: int = 1,
+    threshold: Optional[float] = None,
+    box: Optional[Tuple[int, int, int, int]] = None,
+    track: Optional[int] = None,
+) -> Prediction:
+    """Top-k of one probability vector; the label is ``unknown`` when the best one is below ``threshold``.
+    ``box``/``track``: where the region is in the frame and which face track it belongs to."""
     k = max(1, min(k, len(classes)))
     order = np.argsort(-probs, kind="stable")[:k]
     top = int(order[0])
     conf = float(probs[top])
     label = UNKNOWN if threshold is not None and conf < threshold else classes[top]
-    return Prediction(label, conf, top, [(classes[int(i)], float(probs[int(i)])) for i in order], probs)
+    topk = [(classes[int(i)], float(probs[int(i)])) for i in order]
+    return Prediction(label, conf, top, topk, probs, None if box is None else tuple(int(v) for v in box), track)
 
 
 def check_threshold(threshold: Optional[float]) -> Optional[float]:

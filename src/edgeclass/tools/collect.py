@@ -198,7 +198,7 @@ def collect_keys(source: Source, cfg: CollectConfig, log=print) -> CollectResult
 def _window(cfg: CollectConfig):
     if not cfg.show:
         return None
-    from ..runtime.overlay import Window
+    from ..runtime.outputs import Window
 
     return Window("edgeclass collect")
 

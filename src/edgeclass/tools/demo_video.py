@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from ..errors import EdgeclassError
 from ..preprocess import preprocess_file, read_image, stack
@@ -96,11 +96,16 @@ def offline_accuracy(backend, images: Sequence[Path], labels: Sequence[str], bat
 
 
 def frame_accuracy(records: Sequence[dict], truth: Sequence[str]) -> float:
-    """Fraction of JSON-line records whose top-1 class (``topk[0]``, before the unknown threshold)
-    is the label of the image shown in that frame."""
+    """Fraction of JSON-line records (``edgeclass.frame.v2``) whose top-1 class (the region's
+    ``topk[0]``, before the unknown threshold) is the label of the image shown in that frame."""
     if not records:
         return 0.0
-    hits = sum(1 for r in records if r["topk"] and r["topk"][0][0][0] == truth[r["frame"]])
+
+    def top1(r: dict) -> Optional[str]:
+        regions = r.get("regions") or []
+        return regions[0]["topk"][0][0] if regions and regions[0]["topk"] else None
+
+    hits = sum(1 for r in records if top1(r) == truth[r["frame"]])
     return hits / len(records)
 
 
@@ -116,3 +121,51 @@ def accuracy_line(live: float, frames: int, offline: float, images: int) -> str:
 def agree(live: float, offline: float, points: float = 1.0) -> bool:
     return abs(live - offline) * 100 <= points + 1e-9
 
+
+
+@dataclass
+class DemoRun:
+    """What ``edgeclass run MODEL --demo-video DATA`` did: the video, the live loop's summary and the
+    two accuracies."""
+
+    video: DemoVideo
+    summary: Any  # runtime.pipeline.Summary
+    live: float
+    offline: float
+    backend: str
+    out_dir: Path
+    frames_json: Path
+
+    @property
+    def annotated(self) -> Path:
+        return self.out_dir / "annotated.mp4"
+
+
+def run_demo_video(model: str, data: str | os.PathLike, out: Optional[str | os.PathLike] = None,
+                   device: Optional[str] = None, show: bool = False) -> DemoRun:
+    """Test split -> video -> live run (every frame judged alone) -> per-frame vs offline accuracy."""
+    from ..runtime.app import run_live
+    from ..runtime.classifier import Classifier
+    from ..runtime.outputs import output_specs
+    from ..runtime.pipeline import PipelineConfig
+    from ..runtime.sources import open_source
+
+    out_dir = Path(out) if out else Path(data) / "demo_run"
+    images, labels = test_images(data)
+    video = write_video(images, labels, out_dir / VIDEO_NAME)
+    frames_json = out_dir / "frames.jsonl"
+    clf = Classifier(model, topk=1, threshold=None, **({"device": device} if device else {}))
+    try:
+        cfg = PipelineConfig(roi="full", smooth=1.0)  # images change between frames: no smoothing
+        source = open_source(str(video.path))
+        try:
+            specs = output_specs(show=show, save=str(out_dir / "annotated.mp4"), json=str(frames_json))
+            summary = run_live(clf, [source], cfg, specs)
+        finally:
+            source.close()
+        offline = offline_accuracy(clf.backend, video.images, video.labels)
+        backend = clf.describe()
+    finally:
+        clf.close()
+    live = frame_accuracy(read_json_lines(frames_json), video.truth)
+    return DemoRun(video, summary, live, offline, backend, out_dir, frames_json)

@@ -11,8 +11,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+from ..data import AUGMENTATIONS
 from ..errors import EdgeclassError
 
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+ARCHS = ("simplecnn",) + RESNETS  # what ``models.build_network`` can build
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("step", "cosine", "constant")
 
@@ -56,16 +59,14 @@ class TrainConfig:
     ratios: Tuple[float, float, float] = (0.7, 0.15, 0.15)  # only for splitting on the fly
 
     def validate(self) -> "TrainConfig":
-        from .models import ARCHS
-
         if self.arch not in ARCHS:
             raise EdgeclassError(f"unknown arch {self.arch!r} (choose from {', '.join(ARCHS)})")
         if self.optimizer not in OPTIMIZERS:
             raise EdgeclassError(f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
         if self.scheduler not in SCHEDULERS:
             raise EdgeclassError(f"unknown scheduler {self.scheduler!r} (choose from {', '.join(SCHEDULERS)})")
-        if self.augment not in ("none", "flip", "standard"):
-            raise EdgeclassError(f"unknown augmentation {self.augment!r} (choose from none, flip, standard)")
+        if self.augment not in AUGMENTATIONS:
+            raise EdgeclassError(f"unknown augmentation {self.augment!r} (choose from {', '.join(AUGMENTATIONS)})")
         for name in ("epochs", "batch", "val_batch"):
             if getattr(self, name) < 1:
                 raise EdgeclassError(f"--{name.replace('_', '-')} must be at least 1")

@@ -1,4 +1,5 @@
-"""The run folder ``runs/<name>/`` and the small files in it (config.json, results.csv, metrics.json).
+"""The run folder ``runs/<name>/`` and the files training writes into it: config.json, splits.csv,
+model_card.json, results.csv (per epoch), and at the end metrics.json and the plots.
 
 Every file is written atomically (temp file + rename), so a run killed at any moment leaves either
 the old or the new version of each file, never half of one.
@@ -13,8 +14,12 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from ..data.manifest import MANIFEST_NAME, Dataset, write_manifest
 from ..errors import EdgeclassError
 from ..fileio import write_text_atomic
+from ..metrics import ClassificationReport
+from ..spec import ModelCard
+from .config import TrainConfig
 
 RESULTS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "skipped")
 
@@ -55,3 +60,58 @@ def read_results(path: str | os.PathLike) -> List[Dict[str, float]]:
     except (ValueError, csv.Error) as e:
         raise EdgeclassError(f"{path} is not a readable results.csv ({e})") from None
     return rows
+
+
+def write_run_files(run_dir: Path, cfg: TrainConfig, card: ModelCard, data: Dataset, rows: Sequence[dict], resuming: bool) -> None:
+    """config.json, splits.csv (the manifest used), model_card.json; on resume, results.csv cut back
+    to the epochs the checkpoint holds (a kill between writing a row and the checkpoint)."""
+    (run_dir / "weights").mkdir(parents=True, exist_ok=True)
+    manifest = run_dir / MANIFEST_NAME
+    if not resuming:
+        if data.source == "manifest":  # a byte-for-byte copy, so its sha256 is the one in the card
+            source = Path(cfg.manifest) if cfg.manifest else Path(cfg.data) / MANIFEST_NAME
+            digest = data.manifest_sha256
+            write_text_atomic(manifest, source.read_bytes().decode("utf-8"))
+        else:
+            digest = write_manifest(manifest, data.samples)
+        if not card.provenance.get("manifest_sha256"):
+            card.provenance["manifest_sha256"] = digest
+        card.save(run_dir / "model_card.json")
+    config = cfg.to_dict()
+    config["data"] = str(Path(cfg.data).resolve())
+    config["manifest"] = str(Path(cfg.manifest).resolve()) if cfg.manifest else (
+        str((Path(cfg.data) / MANIFEST_NAME).resolve()) if data.source == "manifest" else str(manifest.resolve())
+    )
+    config["dataset_source"] = data.source
+    write_json(run_dir / "config.json", config)
+    write_text_atomic(run_dir / "results.csv", format_results(rows))
+
+
+def write_final_files(run_dir: Path, rows: Sequence[dict], report: ClassificationReport, best_epoch: int, best_top1: float, skipped: List[str]) -> None:
+    """metrics.json (test report of the best weights), the training curves and the confusion matrix."""
+    from ..plots import plot_confusion_matrix, plot_training_curves
+
+    metrics = {"test": report.to_dict(), "best_epoch": best_epoch, "best_val_top1": best_top1, "skipped_images": skipped}
+    metrics["test_top1"], metrics["test_top5"] = report.top1, report.top5
+    write_json(run_dir / "metrics.json", metrics)
+    plot_training_curves(rows, run_dir)
+    plot_confusion_matrix(report.confusion, report.classes, run_dir / "confusion_matrix.png", f"test split, top-1 {report.top1:.2%}")
+
+
+def epoch_row(epoch: int, train_loss: float, train_acc: float, val_loss: float, val_acc: float, lr: float,
+              seconds: float, images: int, skipped: int) -> Dict[str, Any]:
+    """One row of results.csv (the fields of ``RESULTS_FIELDS``)."""
+    return {
+        "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+        "lr": lr, "seconds": seconds, "images_per_s": images / max(seconds, 1e-9), "skipped": skipped,
+    }
+
+
+def epoch_line(row: Dict[str, Any], epochs: int, improved: bool) -> str:
+    """The log line of one epoch."""
+    return (
+        f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}  "
+        f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.2%}  lr {row['lr']:.3g}  {row['seconds']:.1f}s "
+        f"{row['images_per_s']:.1f} img/s" + ("  *best" if improved else "")
+        + (f"  skipped {row['skipped']} unreadable" if row["skipped"] else "")
+    )
