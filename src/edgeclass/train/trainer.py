@@ -27,7 +27,8 @@ from torch import nn
 
 from .. import __version__
 from ..data.datasets import UNREADABLE, Augment, ImageDataset, eval_dataset, train_dataset
-from ..data.manifest import MANIFEST_NAME, Dataset, load_dataset, write_manifest
+from ..data.load import load_dataset
+from ..data.manifest import MANIFEST_NAME, Dataset, write_manifest
 from ..errors import EdgeclassError
 from ..metrics import ClassificationReport, classification_report
 from ..spec import ModelCard, Preprocess
