@@ -68,31 +68,14 @@ class Run:
             return cls.at(path)
         return cls(path, path)
 
-    # -- files of the run -------------------------------------------------------------------------
+    # -- files of the run (see the layout above) --------------------------------------------------
 
-    @property
-    def config(self) -> Path:
-        return self.root / CONFIG_FILE
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / MANIFEST_FILE
-
-    @property
-    def card(self) -> Path:
-        return self.root / CARD_FILE
-
-    @property
-    def results(self) -> Path:
-        return self.root / RESULTS_FILE
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / METRICS_FILE
-
-    @property
-    def eval_dir(self) -> Path:
-        return self.root / EVAL_DIR
+    config = property(lambda self: self.root / CONFIG_FILE)
+    manifest = property(lambda self: self.root / MANIFEST_FILE)
+    card = property(lambda self: self.root / CARD_FILE)
+    results = property(lambda self: self.root / RESULTS_FILE)
+    metrics = property(lambda self: self.root / METRICS_FILE)
+    eval_dir = property(lambda self: self.root / EVAL_DIR)
 
     @property
     def has_config(self) -> bool:

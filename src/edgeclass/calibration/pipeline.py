@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..artifacts import formats
 from ..artifacts import onnx as onnx_artifact
 from ..artifacts import trt_cache
 from ..data.image_sets import DataSource, calibration_images, split_images
@@ -26,6 +27,7 @@ from .quantize import (
 )
 
 REPORT_FILE = "calibration.json"
+FP32_ONNX = formats.get("onnx")  # what is calibrated
 
 
 @dataclass
@@ -95,7 +97,7 @@ def resolve_onnx(source: Path) -> Tuple[Path, Run]:
     source = Path(source)
     run = Run.find(source)
     if source.is_dir():
-        onnx_path = run.weights / "model.onnx"
+        onnx_path = run.artifact(FP32_ONNX)
         if not onnx_path.is_file():
             raise EdgeclassError(f"{source} has no weights/model.onnx; run `edgeclass export {source}` first")
         return onnx_path, run
@@ -127,7 +129,7 @@ def int8_card(card: ModelCard, target: Target, parent_sha: str, cfg: Calibration
     return card.replace(
         precision="int8",
         provenance={
-            "parent": "model.onnx",
+            "parent": FP32_ONNX.file_name,
             "parent_sha256": parent_sha,
             "quantization": {
                 "format": "QDQ",

@@ -29,6 +29,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from ..artifacts import formats
 from ..artifacts import onnx as onnx_artifact
 from ..errors import EdgeclassError
 from ..fileio import atomic_path
@@ -65,8 +66,8 @@ class Target:
         )
 
 
-TENSORRT = Target("int8", "model.int8.onnx", signed_activations=True)
-CPU = Target("int8-cpu", "model.int8-cpu.onnx", signed_activations=False)
+TENSORRT = Target("int8", formats.get("onnx-int8").file_name, signed_activations=True)
+CPU = Target("int8-cpu", formats.get("onnx-int8-cpu").file_name, signed_activations=False)
 TARGETS = (TENSORRT, CPU)
 
 

@@ -27,6 +27,7 @@ from ..engine.source import read_onnx_info
 from ..errors import EdgeclassError
 from ..metrics import logit_agreement, topk_accuracy
 from ..runs import Run
+from ..artifacts import formats
 from ..data.image_sets import DataSource, split_images
 from .bench import time_calls
 from .machine import library_version
@@ -215,7 +216,7 @@ def jetson_check(run: str | Path, precisions: Sequence[str] = DEFAULT_PRECISIONS
     if bad:
         raise EdgeclassError(f"unknown precision(s) {', '.join(bad)}; choose from {', '.join(PRECISIONS)}")
     env = environment()
-    onnx = Run.find(run).weights / "model.onnx"
+    onnx = Run.find(run).artifact(formats.get("onnx"))
     if not onnx.is_file():
         raise EdgeclassError(f"{onnx} is missing; run `edgeclass export {run}` (and `edgeclass calibrate {run}` for int8) first")
     card = read_onnx_info(onnx).card
