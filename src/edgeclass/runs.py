@@ -13,9 +13,9 @@
         model.*           every exported artifact (file names: ``edgeclass.artifacts.formats``)
 
 ``Run.find(path)`` accepts a run folder, its ``weights/`` folder, or any file inside either, with
-one rule: a file's weights folder is the folder it is in; a folder named ``weights`` belongs to its
-parent; a folder with a ``weights/`` sub-folder is a run; any other folder is its own weights folder
-(artifacts copied somewhere flat). Nothing here imports numpy or torch.
+one rule: a file stands for the folder it is in; a folder named ``weights`` belongs to its parent; a
+folder with a ``weights/`` sub-folder is a run; any other folder is its own weights folder (artifacts
+copied somewhere flat). Nothing here imports numpy or torch.
 """
 
 from __future__ import annotations
@@ -58,15 +58,12 @@ class Run:
     @classmethod
     def find(cls, path: str | os.PathLike) -> "Run":
         """The run that ``path`` (run folder, weights folder, or a file in either) belongs to."""
-        path = Path(path)
-        if not path.is_dir():
-            folder = path.parent
-            return cls(folder.parent if folder.name == WEIGHTS_DIR else folder, folder)
-        if path.name == WEIGHTS_DIR:
-            return cls(path.parent, path)
-        if (path / WEIGHTS_DIR).is_dir():
-            return cls.at(path)
-        return cls(path, path)
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        if folder.name == WEIGHTS_DIR:
+            return cls(folder.parent, folder)
+        if (folder / WEIGHTS_DIR).is_dir():
+            return cls.at(folder)
+        return cls(folder, folder)
 
     # -- files of the run (see the layout above) --------------------------------------------------
 
