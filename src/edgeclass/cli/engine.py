@@ -7,11 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 import click
 
-from ..engine.plan import DEFAULT_PLAN_VERSION, PRECISIONS, EngineRequest
+from ..engine.plan import BUILDERS, DEFAULT_PLAN_VERSION, PRECISIONS, EngineRequest
 from ..errors import EdgeclassError
 from .options import comma_list, int_list
-
-ENGINE_BACKENDS = ("tensorrt", "torch-tensorrt")
 
 
 @click.command("engine")
@@ -29,7 +27,7 @@ ENGINE_BACKENDS = ("tensorrt", "torch-tensorrt")
 @click.option("--calib-images", type=int, default=512, show_default=True, help="train images for --calibrator")
 @click.option("--print-trtexec", is_flag=True, help="only print the equivalent trtexec command (works without TensorRT)")
 @click.option("--trt-version", help=f"with --print-trtexec: plan for this TensorRT version (default: the installed one, else {DEFAULT_PLAN_VERSION})")
-@click.option("--backend", type=click.Choice(ENGINE_BACKENDS), default="tensorrt", show_default=True,
+@click.option("--backend", type=click.Choice(BUILDERS), default="tensorrt", show_default=True,
               help="torch-tensorrt: compile the checkpoint with Torch-TensorRT (dynamo) instead")
 @click.option("--device", type=int, default=0, show_default=True, help="CUDA device index")
 def engine(target: Path, precision: str, batch, min_batch, opt_batch, max_batch, workspace_gib, timing_cache, dla_core,

@@ -30,6 +30,7 @@ from ..errors import EdgeclassError
 from .shapes import ProfileShapes
 
 PRECISIONS = ("fp32", "fp16", "int8")
+BUILDERS = ("tensorrt", "torch-tensorrt")  # `edgeclass engine --backend`: TensorRT's builder, or Torch-TensorRT
 MIN_VERSION = (8, 5)
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"

@@ -36,10 +36,9 @@ def toposort_graph(graph) -> None:
 
 def convert_fp16(fp32_path: Path, card: ModelCard, path: Path) -> Path:
     """``fp32_path`` (our fp32 ONNX) -> ``path`` with fp16 weights/compute and float32 I/O."""
-    import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = onnx.load(str(fp32_path))
+    model = onnx_artifact.load(fp32_path)
     half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
     toposort_graph(half.graph)
     onnx_artifact.set_card(half, card)
