@@ -36,8 +36,6 @@ from .machine import machine_info
 
 # the accuracy columns always use this batch, whatever --batch says, so they never depend on timing options
 EVAL_BATCH = 32
-
-
 FORMAT_KEYS = formats.keys(formats.BENCHED)
 
 
