@@ -80,7 +80,7 @@ engine: $(TRT_SETUP)
 
 # build fp16 + int8 engines, compare with ONNX Runtime on the test split, benchmark, print one report
 jetson-check: $(TRT_SETUP)
-	$(BIN)/python -m edgeclass.tools.jetson_check $(RUN)
+	$(EC) jetson-check $(RUN)
 
 # Jetson (JetPack 6): TensorRT, CUDA, numpy, OpenCV and NVIDIA's PyTorch come from JetPack / apt, so the
 # venv sees the system site-packages; pip adds edgeclass (--no-deps) and the pure-Python deps JetPack

@@ -35,7 +35,7 @@ def build_models(work: Path) -> dict:
         return {"fp32": fp32, "int8-cpu": int8}
     import torch
 
-    from edgeclass.calibration.pipeline import write_with_card
+    from edgeclass.artifacts.onnx import write_card
     from edgeclass.calibration.quantize import CPU, calibrate, quantize
     from edgeclass.export import ExportConfig, export
     from edgeclass.spec import ModelCard, Preprocess
@@ -50,7 +50,7 @@ def build_models(work: Path) -> dict:
     images = np.random.default_rng(0).random((32, 3, 224, 224), dtype=np.float32)
     cache = calibrate(fp32, images, batch=8, method="minmax", cache_path=work / "ranges.json")
     quantize(fp32, int8, CPU, cache, "minmax")
-    write_with_card(int8, card.replace(precision="int8"))
+    write_card(int8, card.replace(precision="int8"))
     return {"fp32": fp32, "int8-cpu": int8}
 
 

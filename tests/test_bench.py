@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeclass.cli import cli
-from edgeclass.data.manifest import load_dataset
+from edgeclass.data.load import load_dataset
 from edgeclass.tools.bench import BenchConfig, bench
 
 FAST = ["--warmup", "1", "--iters", "5", "--seconds", "0.2", "--batch", "8"]

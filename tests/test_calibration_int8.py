@@ -24,8 +24,8 @@ def initializers(model):
 
 
 def test_calibration_images_are_stratified_train_images(digits_root, trained_run):
-    from edgeclass.calibration.dataset import calibration_images, stratified_sample
-    from edgeclass.data.manifest import load_dataset
+    from edgeclass.data.image_sets import calibration_images, stratified_sample
+    from edgeclass.data.load import load_dataset
     from edgeclass.spec import ModelCard
 
     ds = load_dataset(digits_root)
@@ -93,8 +93,8 @@ def test_int8_accuracy_report_is_within_budget(calibrated_run):
 @pytest.mark.parametrize("name", ["model.int8.onnx", "model.int8-cpu.onnx"])
 def test_int8_models_run_with_only_onnxruntime(calibrated_run, digits_root, name, tmp_path):
     """The INT8 files work in a Python that has onnxruntime and numpy but neither edgeclass nor torch."""
-    from edgeclass.calibration.dataset import split_images
-    from edgeclass.data.manifest import load_dataset
+    from edgeclass.data.image_sets import split_images
+    from edgeclass.data.load import load_dataset
     from edgeclass.spec import ModelCard
 
     card = ModelCard.load(calibrated_run / "model_card.json")
@@ -142,7 +142,7 @@ def test_fallback_keeps_sensitive_layers_float_and_fails_an_impossible_budget(tm
 
 
 def test_tensorrt_calibration_cache_format(tmp_path, exported_run):
-    from edgeclass.calibration.trt_cache import version_number
+    from edgeclass.artifacts.trt_cache import version_number
 
     assert version_number("8.5.2") == 8502 and version_number("10.3.0") == 100300
     run = tmp_path / "run"

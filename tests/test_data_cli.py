@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from edgeclass.cli import cli
-from edgeclass.data.manifest import load_dataset
+from edgeclass.data.load import load_dataset
 
 
 def test_demo_then_split_gives_a_loadable_70_15_15_dataset(tmp_path):

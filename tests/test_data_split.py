@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from edgeclass.data.hashing import hash_bytes
-from edgeclass.data.manifest import load_dataset, read_manifest
+from edgeclass.data.load import load_dataset
+from edgeclass.data.manifest import read_manifest
 from edgeclass.data.split import split_folder
 from edgeclass.errors import EdgeclassError
 

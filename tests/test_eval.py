@@ -159,7 +159,7 @@ def test_edgeclass_run_uses_the_threshold_eval_wrote(exported_run, digits_root, 
 
 def test_a_new_card_in_torchscript_keeps_the_model_and_is_read_back(exported_run, tmp_path):
     from edgeclass.runtime import load_backend
-    from edgeclass.tools.cards import write_card
+    from edgeclass.artifacts import write_card
 
     ts = tmp_path / "model.ts"
     shutil.copy(exported_run / "weights" / "model.ts", ts)
@@ -176,7 +176,7 @@ def test_a_new_onnx_card_does_not_make_its_engines_stale(exported_run, tmp_path)
     """Engines remember the sha256 of their source ONNX; a card change alone must not outdate them."""
     from edgeclass.runtime import load_backend
     from edgeclass.spec import sha256_file
-    from edgeclass.tools.cards import write_card
+    from edgeclass.artifacts import write_card
 
     weights = tmp_path / "weights"
     shutil.copytree(exported_run / "weights", weights)

@@ -66,8 +66,8 @@ def test_images(tmp_path_factory, exported_run, digits_root):
     """TEST-split images (preprocessed by edgeclass) + labels in an .npz, and the checkpoint's top-1 on them."""
     import torch
 
-    from edgeclass.calibration.dataset import split_images
-    from edgeclass.data.manifest import load_dataset
+    from edgeclass.data.image_sets import split_images
+    from edgeclass.data.load import load_dataset
     from edgeclass.train.checkpoint import load_model
 
     model, card = load_model(exported_run / "weights" / "best.pt")

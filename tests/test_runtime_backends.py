@@ -10,7 +10,8 @@ import pytest
 from edgeclass.errors import EdgeclassError
 from edgeclass.preprocess import preprocess_file, stack
 from edgeclass.runtime import Classifier, load_backend
-from edgeclass.spec import ONNX_METADATA_KEY, ModelCard, Preprocess
+from edgeclass.artifacts.onnx import METADATA_KEY as ONNX_METADATA_KEY
+from edgeclass.spec import ModelCard, Preprocess
 
 
 def tiny_onnx(path: Path, classes: int, card_classes: int | None, batch=None, size: int = 8) -> Path:

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from edgeclass.data.datasets import UNREADABLE, Augment, ImageDataset, TrainTransform, eval_dataset
-from edgeclass.data.manifest import Sample, discover, load_dataset, write_manifest
+from edgeclass.data.load import load_dataset
+from edgeclass.data.manifest import Sample, discover, write_manifest
 from edgeclass.preprocess import preprocess_file, preprocess_files
 from edgeclass.spec import Preprocess
 from edgeclass.train.config import resolve_config

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from edgeclass.cli import cli
 from edgeclass.spec import ModelCard, Preprocess
-from edgeclass import trt as d
+from edgeclass.engine.source import check_input_shape, read_onnx_info
 from edgeclass.tools import jetson_check as jc
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
@@ -98,7 +98,7 @@ def test_the_cpu_only_uint8_model_is_refused_for_tensorrt(tmp_path):
     entry.key, entry.value = "edgeclass.model_card", ModelCard(["a", "b", "c"], "simplecnn", Preprocess.for_size(32)).to_json()
     path = tmp_path / "model.int8-cpu.onnx"
     onnx.save(model, str(path))
-    assert d.read_onnx_info(path).kind == "int8-cpu"
+    assert read_onnx_info(path).kind == "int8-cpu"
     r = CliRunner().invoke(cli, ["engine", str(path), "--precision", "int8", "--print-trtexec", "--trt-version", "10.3"])
     assert r.exit_code == 2 and "uint8 (U8S8) model for ONNX Runtime" in r.output
 
@@ -109,12 +109,12 @@ def test_old_tensorrt_is_refused_on_the_command_line(exported_run):
 
 
 def test_read_onnx_info_of_the_exported_models(exported_run):
-    fp32 = d.read_onnx_info(exported_run / "weights" / "model.onnx")
-    fp16 = d.read_onnx_info(exported_run / "weights" / "model.fp16.onnx")
+    fp32 = read_onnx_info(exported_run / "weights" / "model.onnx")
+    fp16 = read_onnx_info(exported_run / "weights" / "model.fp16.onnx")
     assert (fp32.kind, fp16.kind) == ("fp32", "fp16")
     assert fp32.input_name == "images" and fp32.output_name == "logits"
     assert fp32.card.num_classes == 10 and fp32.card.preprocess.imgsz == 32
-    assert d.check_input_shape(fp32.input_shape, fp32.card, "model.onnx") is None  # dynamic batch
+    assert check_input_shape(fp32.input_shape, fp32.card, "model.onnx") is None  # dynamic batch
 
 
 # -- jetson-check ----------------------------------------------------------------------------
@@ -156,17 +156,18 @@ def test_benchmark_times_a_real_onnxruntime_session(exported_run):
 
 
 @pytest.mark.skipif(HAS_TENSORRT, reason="tensorrt is installed here; this checks the report without it")
-def test_jetson_check_without_tensorrt_still_reports(exported_run, tmp_path, capsys):
+def test_jetson_check_without_tensorrt_still_reports(exported_run, tmp_path):
     out = tmp_path / "report.md"
-    rc = jc.main([str(exported_run), "--limit", "40", "--out", str(out)])
-    printed = capsys.readouterr().out
-    assert rc == 0 and out.read_text() == printed
+    r = CliRunner().invoke(cli, ["jetson-check", str(exported_run), "--limit", "40", "--out", str(out)])
+    printed = r.stdout
+    assert r.exit_code == 0 and out.read_text() == printed
     assert "| tensorrt | not installed |" in printed
     assert "| fp16 | skipped: no TensorRT |" in printed and "| int8 | skipped: no TensorRT |" in printed
     assert "- TensorRT is not installed for this Python" in printed  # how to get it, once
     assert "test split (40 images)" in printed
 
 
-def test_jetson_check_needs_an_exported_run(trained_run, capsys):
-    assert jc.main([str(trained_run)]) == 2
-    assert "edgeclass export" in capsys.readouterr().err
+def test_jetson_check_needs_an_exported_run(trained_run):
+    r = CliRunner().invoke(cli, ["jetson-check", str(trained_run)])
+    assert r.exit_code == 2
+    assert "edgeclass export" in r.stderr

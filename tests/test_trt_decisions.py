@@ -1,4 +1,4 @@
-"""The TensorRT decisions (edgeclass.trt) as plain functions: they run everywhere, TensorRT or not."""
+"""The TensorRT decisions (edgeclass.engine) as plain functions: they run everywhere, TensorRT or not."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ import pytest
 
 from edgeclass.errors import EdgeclassError
 from edgeclass.spec import ModelCard, Preprocess
-from edgeclass import trt as d
+from edgeclass.artifacts import trt_cache
+from edgeclass.artifacts.engine import sidecar_path
+from edgeclass.engine.plan import calibration_cache_path, engine_path, plan_build, PRECISIONS, timing_cache_path, trtexec_command, TrtVersion
+from edgeclass.engine.shapes import profile_shapes
+from edgeclass.engine.sidecar import check_sidecar, deserialize_failure_verdict, GpuInfo, make_sidecar, parse_l4t_release, rebuild_command, SIDECAR_FORMAT, staleness
+from edgeclass.engine.source import check_input_shape, check_source_fits, onnx_kind, resolve_source
 
-V85, V86, V10, V11 = (d.TrtVersion.parse(v) for v in ("8.5.2.2", "8.6.2", "10.3.0.30", "11.0.0"))
-ORIN = d.GpuInfo("Orin", "8.7")
+V85, V86, V10, V11 = (TrtVersion.parse(v) for v in ("8.5.2.2", "8.6.2", "10.3.0.30", "11.0.0"))
+ORIN = GpuInfo("Orin", "8.7")
 
 
 def card(imgsz: int = 32) -> ModelCard:
@@ -27,7 +32,7 @@ def card(imgsz: int = 32) -> ModelCard:
     [("8.5.2.2", (8, 5, 2), 8502), ("8.6.1", (8, 6, 1), 8601), ("10.3.0.30", (10, 3, 0), 100300), ("11.0", (11, 0, 0), 110000)],
 )
 def test_version_parse_and_calibration_code(text, parts, code):
-    v = d.TrtVersion.parse(text)
+    v = TrtVersion.parse(text)
     assert (v.major, v.minor, v.patch) == parts
     assert v.code == code  # the number TensorRT writes into calibration cache headers
 
@@ -35,12 +40,12 @@ def test_version_parse_and_calibration_code(text, parts, code):
 @pytest.mark.parametrize("old", ["8.4.3", "8.2.1.8", "7.1.3"])
 def test_tensorrt_older_than_8_5_is_refused_with_a_clear_message(old):
     with pytest.raises(EdgeclassError, match="needs TensorRT 8.5 or newer"):
-        d.plan_build(d.TrtVersion.parse(old), "fp16")
+        plan_build(TrtVersion.parse(old), "fp16")
 
 
 def test_unreadable_version_is_an_error():
     with pytest.raises(EdgeclassError, match="cannot read TensorRT version"):
-        d.TrtVersion.parse("dev")
+        TrtVersion.parse("dev")
 
 
 # -- build plans per version -----------------------------------------------------------------
@@ -63,29 +68,29 @@ def test_unreadable_version_is_an_error():
     ],
 )
 def test_plan_per_version_and_precision(version, precision, source, net, flags):
-    plan = d.plan_build(version, precision)
+    plan = plan_build(version, precision)
     assert (plan.source_onnx, plan.network_flags, plan.builder_flags) == (source, net, flags)
 
 
 def test_tensorrt_11_plans_are_strongly_typed_and_use_no_removed_flags():
-    for p in d.PRECISIONS:
-        plan = d.plan_build(V11, p)
+    for p in PRECISIONS:
+        plan = plan_build(V11, p)
         assert plan.strongly_typed
         assert not {"FP16", "INT8"} & set(plan.builder_flags)
         assert "EXPLICIT_BATCH" not in plan.network_flags
     # 10.x: EXPLICIT_BATCH is deprecated and ignored, so it is never asked for
-    assert all("EXPLICIT_BATCH" not in d.plan_build(V10, p).network_flags for p in d.PRECISIONS)
+    assert all("EXPLICIT_BATCH" not in plan_build(V10, p).network_flags for p in PRECISIONS)
 
 
 def test_expected_onnx_kind_follows_the_source():
-    assert d.plan_build(V10, "fp16").expected_onnx_kind == "fp32"  # weakly typed: fp32 graph + FP16 flag
-    assert d.plan_build(V11, "fp16").expected_onnx_kind == "fp16"
-    assert d.plan_build(V86, "int8").expected_onnx_kind == "int8"
+    assert plan_build(V10, "fp16").expected_onnx_kind == "fp32"  # weakly typed: fp32 graph + FP16 flag
+    assert plan_build(V11, "fp16").expected_onnx_kind == "fp16"
+    assert plan_build(V86, "int8").expected_onnx_kind == "int8"
 
 
 def test_implicit_calibrator_uses_fp32_onnx_weakly_typed_before_11():
     for v in (V85, V86, V10):
-        plan = d.plan_build(v, "int8", calibrator=True)
+        plan = plan_build(v, "int8", calibrator=True)
         assert plan.calibrator and plan.source_onnx == "model.onnx"
         assert set(plan.builder_flags) >= {"INT8", "FP16"}
         assert "STRONGLY_TYPED" not in plan.network_flags  # calibration needs a weakly typed network
@@ -93,58 +98,58 @@ def test_implicit_calibrator_uses_fp32_onnx_weakly_typed_before_11():
 
 def test_calibrator_is_refused_on_11_and_for_other_precisions():
     with pytest.raises(EdgeclassError, match="removed in 11"):
-        d.plan_build(V11, "int8", calibrator=True)
+        plan_build(V11, "int8", calibrator=True)
     with pytest.raises(EdgeclassError, match="only applies to --precision int8"):
-        d.plan_build(V10, "fp16", calibrator=True)
+        plan_build(V10, "fp16", calibrator=True)
 
 
 def test_dla_adds_gpu_fallback_and_refuses_fp32_and_versions_without_dla():
-    plan = d.plan_build(V86, "fp16", dla_core=1)
+    plan = plan_build(V86, "fp16", dla_core=1)
     assert plan.dla_core == 1 and "GPU_FALLBACK" in plan.builder_flags
     with pytest.raises(EdgeclassError, match="DLA runs only fp16 or int8"):
-        d.plan_build(V86, "fp32", dla_core=0)
-    assert d.plan_build(d.TrtVersion.parse("10.7.0"), "int8", dla_core=0).dla_core == 0  # last 10.x with DLA
+        plan_build(V86, "fp32", dla_core=0)
+    assert plan_build(TrtVersion.parse("10.7.0"), "int8", dla_core=0).dla_core == 0  # last 10.x with DLA
     for gone in ("10.8.0", "11.0.0", "11.4.0"):
         with pytest.raises(EdgeclassError, match="does not support DLA"):
-            d.plan_build(d.TrtVersion.parse(gone), "int8", dla_core=0)
-    back = d.plan_build(d.TrtVersion.parse("11.4.1"), "int8", dla_core=0)  # AGX Orin, JetPack 7.2.2+
+            plan_build(TrtVersion.parse(gone), "int8", dla_core=0)
+    back = plan_build(TrtVersion.parse("11.4.1"), "int8", dla_core=0)  # AGX Orin, JetPack 7.2.2+
     assert back.strongly_typed and "INT8" not in back.builder_flags
 
 
 def test_version_compatible_needs_8_6():
-    assert "VERSION_COMPATIBLE" in d.plan_build(V86, "fp16", version_compatible=True).builder_flags
+    assert "VERSION_COMPATIBLE" in plan_build(V86, "fp16", version_compatible=True).builder_flags
     with pytest.raises(EdgeclassError, match="8.6 or newer"):
-        d.plan_build(V85, "fp16", version_compatible=True)
+        plan_build(V85, "fp16", version_compatible=True)
 
 
 def test_unknown_precision_is_refused():
     with pytest.raises(EdgeclassError, match="unknown precision"):
-        d.plan_build(V10, "bf16")
+        plan_build(V10, "bf16")
 
 
 def test_onnx_kind_and_mismatched_source_is_refused():
-    assert d.onnx_kind(["Conv", "QuantizeLinear", "DequantizeLinear"], [1]) == "int8"
-    assert d.onnx_kind(["Conv", "Cast"], [10, 1]) == "fp16"
-    assert d.onnx_kind(["Conv", "Relu"], [1, 1]) == "fp32"
+    assert onnx_kind(["Conv", "QuantizeLinear", "DequantizeLinear"], [1]) == "int8"
+    assert onnx_kind(["Conv", "Cast"], [10, 1]) == "fp16"
+    assert onnx_kind(["Conv", "Relu"], [1, 1]) == "fp32"
     with pytest.raises(EdgeclassError, match="fp32 model.*model.fp16.onnx"):
-        d.check_source_fits(d.plan_build(V11, "fp16"), "fp32", "w/model.onnx")
-    d.check_source_fits(d.plan_build(V10, "fp16"), "fp32", "w/model.onnx")  # fine: weakly typed FP16
+        check_source_fits(plan_build(V11, "fp16"), "fp32", "w/model.onnx")
+    check_source_fits(plan_build(V10, "fp16"), "fp32", "w/model.onnx")  # fine: weakly typed FP16
 
 
 # -- shapes ----------------------------------------------------------------------------------
 
 
 def test_default_profile_is_batch_1_to_8_tuned_for_1():
-    s = d.profile_shapes(224)
+    s = profile_shapes(224)
     assert (s.min, s.opt, s.max) == ((1, 3, 224, 224), (1, 3, 224, 224), (8, 3, 224, 224))
     assert not s.static
 
 
 def test_fixed_batch_and_ranges():
-    assert d.profile_shapes(32, batch=4).batches == (4, 4, 4)
-    assert d.profile_shapes(32, min_batch=2, max_batch=16).batches == (2, 2, 16)
-    assert d.profile_shapes(32, opt_batch=4, max_batch=32).batches == (1, 4, 32)
-    assert d.profile_shapes(32, min_batch=12).batches == (12, 12, 12)  # max follows a large min
+    assert profile_shapes(32, batch=4).batches == (4, 4, 4)
+    assert profile_shapes(32, min_batch=2, max_batch=16).batches == (2, 2, 16)
+    assert profile_shapes(32, opt_batch=4, max_batch=32).batches == (1, 4, 32)
+    assert profile_shapes(32, min_batch=12).batches == (12, 12, 12)  # max follows a large min
 
 
 @pytest.mark.parametrize(
@@ -158,54 +163,54 @@ def test_fixed_batch_and_ranges():
 )
 def test_bad_batch_options(kwargs, message):
     with pytest.raises(EdgeclassError, match=message):
-        d.profile_shapes(32, **kwargs)
+        profile_shapes(32, **kwargs)
 
 
 def test_fixed_batch_onnx_forces_a_static_profile():
-    assert d.profile_shapes(32, onnx_batch=1).batches == (1, 1, 1)
-    assert d.profile_shapes(32, batch=1, onnx_batch=1).batches == (1, 1, 1)
+    assert profile_shapes(32, onnx_batch=1).batches == (1, 1, 1)
+    assert profile_shapes(32, batch=1, onnx_batch=1).batches == (1, 1, 1)
     with pytest.raises(EdgeclassError, match="fixed batch of 1"):
-        d.profile_shapes(32, max_batch=8, onnx_batch=1)
+        profile_shapes(32, max_batch=8, onnx_batch=1)
 
 
 def test_input_shape_must_match_the_card():
-    assert d.check_input_shape(["batch", 3, 32, 32], card(32), "m.onnx") is None
-    assert d.check_input_shape([1, 3, 32, 32], card(32), "m.onnx") == 1
+    assert check_input_shape(["batch", 3, 32, 32], card(32), "m.onnx") is None
+    assert check_input_shape([1, 3, 32, 32], card(32), "m.onnx") == 1
     with pytest.raises(EdgeclassError, match="height is 64 but the model card says 32"):
-        d.check_input_shape([-1, 3, 64, 64], card(32), "m.onnx")
+        check_input_shape([-1, 3, 64, 64], card(32), "m.onnx")
 
 
 # -- file names and caches -------------------------------------------------------------------
 
 
 def test_engine_sidecar_and_cache_names(tmp_path):
-    e = d.engine_path(tmp_path, "fp16")
+    e = engine_path(tmp_path, "fp16")
     assert e == tmp_path / "model.fp16.engine"
-    assert d.sidecar_path(e) == tmp_path / "model.fp16.engine.json"
-    assert d.timing_cache_path(tmp_path, V10, "8.7").name == "timing.trt10.3.0.sm87.cache"
-    assert d.timing_cache_path(tmp_path, V86, "8.7") != d.timing_cache_path(tmp_path, V10, "8.7")
-    assert d.calibration_cache_path(tmp_path).name == "calibration.cache"  # what `edgeclass calibrate` writes
+    assert sidecar_path(e) == tmp_path / "model.fp16.engine.json"
+    assert timing_cache_path(tmp_path, V10, "8.7").name == "timing.trt10.3.0.sm87.cache"
+    assert timing_cache_path(tmp_path, V86, "8.7") != timing_cache_path(tmp_path, V10, "8.7")
+    assert calibration_cache_path(tmp_path).name == "calibration.cache"  # what `edgeclass calibrate` writes
 
 
 def test_calibration_cache_is_reused_only_from_the_same_tensorrt():
-    assert d.calibration_cache_header(d.TrtVersion.parse("8.6.1")) == "TRT-8601-EntropyCalibration2"
+    assert trt_cache.header(TrtVersion.parse("8.6.1").code) == "TRT-8601-EntropyCalibration2"
     cache10 = b"TRT-100300-EntropyCalibration2\nimages: 3c010a14\nlogits: 3d8e3f2a\n"
-    assert d.calibration_cache_matches(cache10, V10)
-    assert not d.calibration_cache_matches(cache10, V86)
-    assert not d.calibration_cache_matches(cache10, d.TrtVersion.parse("10.4.0"))
-    assert not d.calibration_cache_matches(b"", V10)
-    assert not d.calibration_cache_matches(None, V10)
-    assert not d.calibration_cache_matches(b"TRT-100300-MinMaxCalibration\n", V10)
+    assert trt_cache.matches(cache10, V10.code)
+    assert not trt_cache.matches(cache10, V86.code)
+    assert not trt_cache.matches(cache10, TrtVersion.parse("10.4.0").code)
+    assert not trt_cache.matches(b"", V10.code)
+    assert not trt_cache.matches(None, V10.code)
+    assert not trt_cache.matches(b"TRT-100300-MinMaxCalibration\n", V10.code)
 
 
 def test_resolve_source_names_the_command_that_makes_a_missing_onnx(tmp_path):
     (tmp_path / "weights").mkdir()
     with pytest.raises(EdgeclassError, match="edgeclass calibrate"):
-        d.resolve_source(tmp_path, d.plan_build(V10, "int8"))
+        resolve_source(tmp_path, plan_build(V10, "int8"))
     with pytest.raises(EdgeclassError, match="edgeclass export"):
-        d.resolve_source(tmp_path, d.plan_build(V11, "fp16"))
+        resolve_source(tmp_path, plan_build(V11, "fp16"))
     (tmp_path / "weights" / "model.onnx").write_bytes(b"x")
-    assert d.resolve_source(tmp_path, d.plan_build(V10, "fp16")) == (tmp_path / "weights" / "model.onnx", tmp_path / "weights")
+    assert resolve_source(tmp_path, plan_build(V10, "fp16")) == (tmp_path / "weights" / "model.onnx", tmp_path / "weights")
 
 
 @pytest.mark.parametrize(
@@ -218,20 +223,20 @@ def test_resolve_source_names_the_command_that_makes_a_missing_onnx(tmp_path):
     ],
 )
 def test_l4t_release(text, release):
-    assert d.parse_l4t_release(text) == release
+    assert parse_l4t_release(text) == release
 
 
 # -- sidecar and staleness -------------------------------------------------------------------
 
 
 def sidecar(version=V10, gpu=ORIN, sha="a" * 64, plan=None, **kw):
-    plan = plan or d.plan_build(version, "fp16")
-    return d.make_sidecar(card(), plan, d.profile_shapes(32), gpu, "/runs/x/weights/model.onnx", sha, 12.345, l4t="R36.4.0", **kw)
+    plan = plan or plan_build(version, "fp16")
+    return make_sidecar(card(), plan, profile_shapes(32), gpu, "/runs/x/weights/model.onnx", sha, 12.345, l4t="R36.4.0", **kw)
 
 
 def test_sidecar_holds_what_using_and_checking_the_engine_needs():
     s = json.loads(json.dumps(sidecar(workspace_gib=2.0)))  # JSON-serialisable as written
-    assert s["format"] == d.SIDECAR_FORMAT
+    assert s["format"] == SIDECAR_FORMAT
     assert ModelCard.from_dict(s["card"]).classes == ["alice", "bob", "carol"]
     assert s["card"]["precision"] == "fp16" and s["precision"] == "fp16"
     assert s["card"]["provenance"]["parent_sha256"] == "a" * 64
@@ -243,62 +248,62 @@ def test_sidecar_holds_what_using_and_checking_the_engine_needs():
     assert s["output"]["classes"] == 3
     assert s["build"]["builder_flags"] == ["FP16"] and s["build"]["workspace_gib"] == 2.0
     assert s["build_seconds"] == 12.35 and s["built_at"]
-    assert d.check_sidecar(s, "x.json") is s
+    assert check_sidecar(s, "x.json") is s
 
 
 def test_sidecar_validation():
     with pytest.raises(EdgeclassError, match="not an edgeclass engine sidecar"):
-        d.check_sidecar({"format": "other"}, "x.json")
+        check_sidecar({"format": "other"}, "x.json")
     broken = sidecar()
     del broken["gpu"]
     with pytest.raises(EdgeclassError, match="lacks 'gpu'"):
-        d.check_sidecar(broken, "x.json")
+        check_sidecar(broken, "x.json")
 
 
 def test_fresh_engine_is_not_stale():
-    assert not d.staleness(sidecar(), V10, ORIN, "a" * 64).stale
+    assert not staleness(sidecar(), V10, ORIN, "a" * 64).stale
 
 
 def test_tensorrt_version_change_is_stale():
-    v = d.staleness(sidecar(version=V86), V10, ORIN, "a" * 64)
+    v = staleness(sidecar(version=V86), V10, ORIN, "a" * 64)
     assert v.stale and "built with TensorRT 8.6.2, this is TensorRT 10.3.0" in v.reasons[0]
 
 
 def test_gpu_change_is_stale():
-    v = d.staleness(sidecar(), V10, d.GpuInfo("NVIDIA GeForce RTX 4090", "8.9"), "a" * 64)
+    v = staleness(sidecar(), V10, GpuInfo("NVIDIA GeForce RTX 4090", "8.9"), "a" * 64)
     assert v.stale and "sm_87" in v.reasons[0] and "sm_89" in v.reasons[0]
-    same_arch = d.staleness(sidecar(gpu=d.GpuInfo("NVIDIA GeForce RTX 3080", "8.6")), V10, d.GpuInfo("NVIDIA GeForce RTX 3090", "8.6"))
+    same_arch = staleness(sidecar(gpu=GpuInfo("NVIDIA GeForce RTX 3080", "8.6")), V10, GpuInfo("NVIDIA GeForce RTX 3090", "8.6"))
     assert same_arch.stale and "RTX 3080" in same_arch.reasons[0]
 
 
 def test_changed_onnx_is_stale_and_absent_onnx_is_not_checked():
-    v = d.staleness(sidecar(), V10, ORIN, "b" * 64)
+    v = staleness(sidecar(), V10, ORIN, "b" * 64)
     assert v.stale and "model.onnx changed" in v.reasons[0]
-    assert not d.staleness(sidecar(), V10, ORIN, None).stale
+    assert not staleness(sidecar(), V10, ORIN, None).stale
 
 
 def test_missing_sidecar_is_stale():
-    v = d.staleness(None, V10, ORIN)
+    v = staleness(None, V10, ORIN)
     assert v.stale and "sidecar" in v.reasons[0]
 
 
 def test_all_reasons_are_reported_together_on_one_line():
-    v = d.staleness(sidecar(version=V86), V10, d.GpuInfo("Xavier", "7.2"), "b" * 64)
+    v = staleness(sidecar(version=V86), V10, GpuInfo("Xavier", "7.2"), "b" * 64)
     assert len(v.reasons) == 3
     msg = v.message("runs/x/weights/model.fp16.engine", "edgeclass engine runs/x/weights --precision fp16")
     assert "\n" not in msg and "`edgeclass engine runs/x/weights --precision fp16`" in msg and "--rebuild-stale" in msg
 
 
 def test_version_compatible_engine_survives_a_later_runtime_only():
-    plan = d.plan_build(V86, "fp16", version_compatible=True)
+    plan = plan_build(V86, "fp16", version_compatible=True)
     s = sidecar(version=V86, plan=plan)
-    assert not d.staleness(s, d.TrtVersion.parse("8.6.4"), ORIN).stale
-    assert not d.staleness(s, V10, ORIN).stale
-    assert d.staleness(s, d.TrtVersion.parse("8.6.1"), ORIN).stale  # older runtime
+    assert not staleness(s, TrtVersion.parse("8.6.4"), ORIN).stale
+    assert not staleness(s, V10, ORIN).stale
+    assert staleness(s, TrtVersion.parse("8.6.1"), ORIN).stale  # older runtime
 
 
 def test_deserialisation_failure_gets_the_same_treatment():
-    v = d.deserialize_failure_verdict()
+    v = deserialize_failure_verdict()
     assert v.stale and "could not deserialise" in v.message("m.engine", "edgeclass engine w --precision fp16")
 
 
@@ -306,43 +311,43 @@ def test_deserialisation_failure_gets_the_same_treatment():
 
 
 def test_rebuild_command_reproduces_the_recorded_options():
-    plan = d.plan_build(V86, "int8", dla_core=0, version_compatible=True)
+    plan = plan_build(V86, "int8", dla_core=0, version_compatible=True)
     s = sidecar(version=V86, plan=plan, workspace_gib=1.5)
-    cmd = d.rebuild_command("runs/x/weights", s)
+    cmd = rebuild_command("runs/x/weights", s)
     assert shlex.split(cmd) == [
         "edgeclass", "engine", "runs/x/weights", "--precision", "int8", "--min-batch", "1", "--opt-batch", "1",
         "--max-batch", "8", "--workspace", "1.5", "--dla-core", "0", "--version-compatible",
     ]
-    static = d.make_sidecar(card(), d.plan_build(V10, "fp16"), d.profile_shapes(32, batch=4), ORIN, "model.onnx", "a" * 64, 1.0)
-    assert "--batch 4" in d.rebuild_command("w", static)
-    assert d.rebuild_command("my dir", None, "int8") == "edgeclass engine 'my dir' --precision int8"
+    static = make_sidecar(card(), plan_build(V10, "fp16"), profile_shapes(32, batch=4), ORIN, "model.onnx", "a" * 64, 1.0)
+    assert "--batch 4" in rebuild_command("w", static)
+    assert rebuild_command("my dir", None, "int8") == "edgeclass engine 'my dir' --precision int8"
 
 
 def test_trtexec_command_per_version():
-    shapes = d.profile_shapes(32)
-    c86 = shlex.split(d.trtexec_command(d.plan_build(V86, "fp16"), "w/model.onnx", "w/model.fp16.engine", shapes))
+    shapes = profile_shapes(32)
+    c86 = shlex.split(trtexec_command(plan_build(V86, "fp16"), "w/model.onnx", "w/model.fp16.engine", shapes))
     assert c86[:3] == ["trtexec", "--onnx=w/model.onnx", "--saveEngine=w/model.fp16.engine"]
     assert "--minShapes=images:1x3x32x32" in c86 and "--optShapes=images:1x3x32x32" in c86
     assert "--maxShapes=images:8x3x32x32" in c86
     assert "--fp16" in c86 and "--stronglyTyped" not in c86
 
-    q86 = shlex.split(d.trtexec_command(d.plan_build(V86, "int8"), "w/model.int8.onnx", "e", shapes))
+    q86 = shlex.split(trtexec_command(plan_build(V86, "int8"), "w/model.int8.onnx", "e", shapes))
     assert "--int8" in q86 and "--fp16" in q86
-    q10 = shlex.split(d.trtexec_command(d.plan_build(V10, "int8"), "w/model.int8.onnx", "e", shapes))
+    q10 = shlex.split(trtexec_command(plan_build(V10, "int8"), "w/model.int8.onnx", "e", shapes))
     assert "--stronglyTyped" in q10 and "--int8" not in q10
-    h11 = shlex.split(d.trtexec_command(d.plan_build(V11, "fp16"), "w/model.fp16.onnx", "e", shapes))
+    h11 = shlex.split(trtexec_command(plan_build(V11, "fp16"), "w/model.fp16.onnx", "e", shapes))
     assert not {"--fp16", "--int8", "--stronglyTyped"} & set(h11)  # removed / always on in 11
 
 
 def test_trtexec_options():
-    shapes = d.profile_shapes(224, batch=1)
-    plan = d.plan_build(V10, "fp16", dla_core=0, version_compatible=True)
-    c = shlex.split(d.trtexec_command(plan, "m.onnx", "m.engine", shapes, workspace_gib=2, timing_cache="t.cache",
+    shapes = profile_shapes(224, batch=1)
+    plan = plan_build(V10, "fp16", dla_core=0, version_compatible=True)
+    c = shlex.split(trtexec_command(plan, "m.onnx", "m.engine", shapes, workspace_gib=2, timing_cache="t.cache",
                                       trtexec="/usr/src/tensorrt/bin/trtexec"))
     assert c[0] == "/usr/src/tensorrt/bin/trtexec"
     assert "--memPoolSize=workspace:2048" in c and "--timingCacheFile=t.cache" in c
     assert "--useDLACore=0" in c and "--allowGPUFallback" in c and "--versionCompatible" in c
-    cal = d.plan_build(V86, "int8", calibrator=True)
-    assert "--calib=w/c.cache" in d.trtexec_command(cal, "m.onnx", "e", shapes, calibration_cache="w/c.cache")
+    cal = plan_build(V86, "int8", calibrator=True)
+    assert "--calib=w/c.cache" in trtexec_command(cal, "m.onnx", "e", shapes, calibration_cache="w/c.cache")
     with pytest.raises(EdgeclassError, match="calibration cache"):
-        d.trtexec_command(cal, "m.onnx", "e", shapes)
+        trtexec_command(cal, "m.onnx", "e", shapes)

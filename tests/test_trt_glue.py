@@ -21,10 +21,11 @@ from typing import Dict
 import numpy as np
 import pytest
 
-from edgeclass import trt as d
+from edgeclass.engine.plan import EngineRequest
+from edgeclass.engine.sidecar import GpuInfo
 from edgeclass.errors import EdgeclassError
-from edgeclass.runtime import tensorrt_backend as tb
-from edgeclass.trt import EngineRequest
+from edgeclass.engine import cuda as engine_cuda
+from edgeclass.runtime.backends import tensorrt as tb
 
 PLAN_MAGIC = b"STANDIN-PLAN\n"
 
@@ -39,7 +40,7 @@ class HostCuda:
         self.ptrs = []
 
     def gpu(self):
-        return d.GpuInfo("Stand-in GPU", "8.7")
+        return GpuInfo("Stand-in GPU", "8.7")
 
     def alloc(self, nbytes):
         ptr = 4096 * (len(HostCuda.memory) + 1)
@@ -219,7 +220,7 @@ def standin(monkeypatch):
         monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(version, calls))
         return calls
 
-    monkeypatch.setattr(tb, "open_cuda", lambda device=0: HostCuda(device))
+    monkeypatch.setattr(engine_cuda, "open_cuda", lambda device=0: HostCuda(device))
     return install
 
 
@@ -235,7 +236,7 @@ def images(n, seed=0):
 
 
 def test_build_hands_tensorrt_the_planned_flags_and_writes_engine_sidecar_and_cache(standin, run_copy):
-    from edgeclass.export.tensorrt import build_engine
+    from edgeclass.engine.build import build_engine
 
     calls = standin("8.6.2")
     result = build_engine(run_copy, EngineRequest(precision="fp16", max_batch=4, workspace_gib=0.5), log=lambda m: None)
@@ -256,7 +257,7 @@ def test_build_hands_tensorrt_the_planned_flags_and_writes_engine_sidecar_and_ca
 
 
 def test_int8_on_tensorrt_10_is_a_strongly_typed_build_of_the_qdq_model(standin, run_copy):
-    from edgeclass.export.tensorrt import build_engine
+    from edgeclass.engine.build import build_engine
 
     calls = standin("10.3.0")
     with pytest.raises(EdgeclassError, match="edgeclass calibrate"):
@@ -267,8 +268,8 @@ def test_int8_on_tensorrt_10_is_a_strongly_typed_build_of_the_qdq_model(standin,
 
 
 def test_backend_runs_the_engine_in_chunks_and_matches_onnxruntime(standin, run_copy):
-    from edgeclass.export.parity import onnx_logits
-    from edgeclass.export.tensorrt import build_engine
+    from edgeclass.inference import onnx_logits
+    from edgeclass.engine.build import build_engine
 
     standin("10.3.0")
     result = build_engine(run_copy, EngineRequest(precision="fp32", min_batch=2, max_batch=4), log=lambda m: None)
@@ -286,7 +287,7 @@ def test_backend_runs_the_engine_in_chunks_and_matches_onnxruntime(standin, run_
 
 
 def test_stale_engine_is_refused_with_the_exact_command_then_rebuilt_on_request(standin, run_copy, capsys):
-    from edgeclass.export.tensorrt import build_engine
+    from edgeclass.engine.build import build_engine
 
     standin("8.6.2")
     result = build_engine(run_copy, EngineRequest(precision="fp16", batch=2), log=lambda m: None)
@@ -303,7 +304,7 @@ def test_stale_engine_is_refused_with_the_exact_command_then_rebuilt_on_request(
 
 
 def test_changed_onnx_and_missing_sidecar_are_stale(standin, run_copy):
-    from edgeclass.export.tensorrt import build_engine
+    from edgeclass.engine.build import build_engine
 
     standin()
     result = build_engine(run_copy, EngineRequest(precision="fp32", batch=1), log=lambda m: None)
@@ -317,7 +318,7 @@ def test_changed_onnx_and_missing_sidecar_are_stale(standin, run_copy):
 
 
 def test_unreadable_plan_is_refused_like_a_stale_one(standin, run_copy):
-    from edgeclass.export.tensorrt import build_engine
+    from edgeclass.engine.build import build_engine
 
     standin()
     result = build_engine(run_copy, EngineRequest(precision="fp32", batch=1), log=lambda m: None)
@@ -327,7 +328,7 @@ def test_unreadable_plan_is_refused_like_a_stale_one(standin, run_copy):
 
 
 def test_load_backend_picks_tensorrt_for_engine_files(standin, run_copy):
-    from edgeclass.export.tensorrt import build_engine
+    from edgeclass.engine.build import build_engine
     from edgeclass.runtime.backends import load_backend
 
     standin()
@@ -340,7 +341,7 @@ def test_load_backend_picks_tensorrt_for_engine_files(standin, run_copy):
 
 
 def test_tensorrt_older_than_8_5_is_refused_before_anything_is_built(standin, run_copy):
-    from edgeclass.export.tensorrt import build_engine
+    from edgeclass.engine.build import build_engine
 
     standin("8.4.3")
     with pytest.raises(EdgeclassError, match="needs TensorRT 8.5 or newer"):

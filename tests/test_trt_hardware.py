@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edgeclass.errors import EdgeclassError
-from edgeclass.trt import EngineRequest
+from edgeclass.engine.plan import EngineRequest
 
 pytestmark = pytest.mark.tensorrt
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.tensorrt
 @pytest.fixture(scope="module")
 def tensorrt_gpu():
     pytest.importorskip("tensorrt", reason="the tensorrt Python package is not installed")
-    from edgeclass.runtime.tensorrt_backend import open_cuda
+    from edgeclass.engine.cuda import open_cuda
 
     try:
         cuda = open_cuda(0)
@@ -50,15 +50,15 @@ def held_out(run, card, n=64):
 
 
 def ort_logits(path, images):
-    from edgeclass.export.parity import onnx_logits
+    from edgeclass.inference import onnx_logits
 
     return onnx_logits(path, images)
 
 
 @pytest.mark.parametrize("precision, min_agree, max_diff", [("fp32", 0.98, 0.05), ("fp16", 0.98, 0.5)])  # fp32 may use TF32
 def test_engine_builds_runs_and_agrees_with_onnxruntime(run_copy, precision, min_agree, max_diff):
-    from edgeclass.export.tensorrt import build_engine
-    from edgeclass.runtime.tensorrt_backend import TensorRTBackend
+    from edgeclass.engine.build import build_engine
+    from edgeclass.runtime.backends.tensorrt import TensorRTBackend
 
     result = build_engine(run_copy, EngineRequest(precision=precision, max_batch=8, workspace_gib=1.0))
     assert result.engine.is_file() and result.sidecar_path.is_file()
@@ -81,8 +81,8 @@ def test_engine_builds_runs_and_agrees_with_onnxruntime(run_copy, precision, min
 
 
 def test_stale_engine_is_refused_with_the_command_or_rebuilt(run_copy):
-    from edgeclass.export.tensorrt import build_engine
-    from edgeclass.runtime.tensorrt_backend import TensorRTBackend
+    from edgeclass.engine.build import build_engine
+    from edgeclass.runtime.backends.tensorrt import TensorRTBackend
 
     result = build_engine(run_copy, EngineRequest(precision="fp16", batch=1))
     side = json.loads(result.sidecar_path.read_text())
@@ -96,8 +96,8 @@ def test_stale_engine_is_refused_with_the_command_or_rebuilt(run_copy):
 
 
 def test_corrupt_engine_gets_the_same_treatment(run_copy):
-    from edgeclass.export.tensorrt import build_engine
-    from edgeclass.runtime.tensorrt_backend import TensorRTBackend
+    from edgeclass.engine.build import build_engine
+    from edgeclass.runtime.backends.tensorrt import TensorRTBackend
 
     result = build_engine(run_copy, EngineRequest(precision="fp16", batch=1))
     result.engine.write_bytes(b"not a plan" * 100)

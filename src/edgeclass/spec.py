@@ -1,9 +1,8 @@
 """The model card: the single description of a model that rides inside every artifact.
 
-The same JSON is stored in the checkpoint dict (``card``), in TorchScript ``_extra_files``
-(``edgeclass.json``), in ONNX ``metadata_props`` (key ``edgeclass.model_card``) and in the TensorRT
-engine sidecar (``model.<precision>.engine.json``). With it, any artifact is usable without a
-separate labels file: class names, input size and preprocessing come from here.
+The same JSON is stored inside every artifact (where, per format: ``edgeclass.artifacts``). With it,
+any artifact is usable without a separate labels file: class names, input size and preprocessing
+come from here.
 
 Conventions every artifact follows:
 - input: float32, NCHW, RGB, values in [0, 1] (the mean/std normalisation is inside the model);
@@ -24,9 +23,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .errors import EdgeclassError
 
 CARD_VERSION = 1
-ONNX_METADATA_KEY = "edgeclass.model_card"
-TORCHSCRIPT_EXTRA_FILE = "edgeclass.json"
-CHECKPOINT_FORMAT = "edgeclass.checkpoint.v1"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -192,22 +188,6 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def onnx_metadata(model: Any) -> Dict[str, str]:
-    """``metadata_props`` of an ``onnx.ModelProto`` as a dict (onnx itself is not imported here)."""
-    return {p.key: p.value for p in model.metadata_props}
-
-
-def card_from_onnx_metadata(meta: Dict[str, str], source: str) -> ModelCard:
-    """The card stored under ``ONNX_METADATA_KEY`` (from ``onnx_metadata`` or onnxruntime's
-    ``custom_metadata_map``); an ONNX file without one is not ours: a one-line error."""
-    text = meta.get(ONNX_METADATA_KEY)
-    if text is None:
-        raise EdgeclassError(
-            f"{source} has no edgeclass model card (ONNX metadata {ONNX_METADATA_KEY}); export it with `edgeclass export`"
-        )
-    return ModelCard.from_json(text)
 
 
 def check_class_count(card: ModelCard, num_outputs: int, source: str) -> None:

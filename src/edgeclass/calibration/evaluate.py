@@ -1,38 +1,13 @@
-"""Logits from an ONNX model on the CPU, and the INT8-vs-fp32 accuracy comparison."""
+"""The INT8-vs-fp32 accuracy comparison (logits come from ``edgeclass.inference.onnx_logits``)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import numpy as np
 
 from ..metrics import classification_report, logit_agreement
-
-
-def run_batched(fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int, static: bool) -> np.ndarray:
-    """Logits for ``images`` in chunks of ``batch``; a static-batch model gets its last chunk padded."""
-    outs = []
-    for i in range(0, len(images), batch):
-        chunk = images[i : i + batch]
-        n = len(chunk)
-        if static and n < batch:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
-        outs.append(np.asarray(fn(np.ascontiguousarray(chunk)), dtype=np.float32)[:n])
-    return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
-
-
-def onnx_logits(path: str | os.PathLike, images: np.ndarray, batch: int = 32) -> np.ndarray:
-    """Logits from ONNX Runtime's CPU provider (a fixed batch size is read from the model)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
-    return run_batched(lambda x: sess.run(None, {inp.name: x})[0], images, fixed or batch, fixed is not None)
 
 
 @dataclass

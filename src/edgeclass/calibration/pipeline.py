@@ -11,16 +11,23 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..artifacts import formats
+from ..artifacts import onnx as onnx_artifact
+from ..artifacts import trt_cache
+from ..data.image_sets import DataSource, calibration_images, split_images
 from ..data.manifest import Dataset
 from ..errors import EdgeclassError
-from ..fileio import atomic_path, write_json_atomic
+from ..fileio import write_json_atomic
+from ..runs import Run
 from ..spec import ModelCard, sha256_file
-from .dataset import DataSource, calibration_images, run_data_source, split_images
-from .evaluate import Comparison, compare_to_fp32, onnx_logits, relative_logit_error
-from .onnx_card import load_onnx, onnx_card, set_onnx_card
-from .quantize import DEFAULT_PERCENTILE, METHODS, TARGETS, Target, calibrate, ensure_node_names, quantizable_nodes, quantize
+from ..inference import onnx_logits
+from .evaluate import Comparison, compare_to_fp32, relative_logit_error
+from .quantize import (
+    DEFAULT_PERCENTILE, METHODS, TARGETS, Target, calibrate, ensure_node_names, quantizable_nodes, quantize, range_amax,
+)
 
 REPORT_FILE = "calibration.json"
+FP32_ONNX = formats.get("onnx")  # what is calibrated
 
 
 @dataclass
@@ -44,9 +51,7 @@ class CalibrationConfig:
         if self.num < 1 or self.batch < 1:
             raise EdgeclassError("--num and --batch must be positive")
         if self.trt_cache_version:
-            from .trt_cache import version_number
-
-            version_number(self.trt_cache_version)
+            trt_cache.version_number(self.trt_cache_version)
         return self
 
 
@@ -87,25 +92,24 @@ class CalibrationResult:
         return d
 
 
-def resolve_onnx(source: Path) -> Tuple[Path, Optional[Path]]:
-    """(fp32 ONNX path, run folder or None) for a run folder or an ONNX file."""
+def resolve_onnx(source: Path) -> Tuple[Path, Run]:
+    """(fp32 ONNX path, its run) for a run folder or an ONNX file."""
     source = Path(source)
+    run = Run.find(source)
     if source.is_dir():
-        onnx_path = source / "weights" / "model.onnx"
+        onnx_path = run.artifact(FP32_ONNX)
         if not onnx_path.is_file():
             raise EdgeclassError(f"{source} has no weights/model.onnx; run `edgeclass export {source}` first")
-        return onnx_path, source
+        return onnx_path, run
     if not source.is_file():
         raise EdgeclassError(f"{source} does not exist (give a run folder or an fp32 model.onnx)")
     if source.suffix.lower() != ".onnx":
         raise EdgeclassError(f"{source} is not an ONNX file; give a run folder or its weights/model.onnx")
-    parent = source.parent
-    run = parent.parent if parent.name == "weights" else (parent if (parent / "config.json").is_file() else None)
     return source, run
 
 
-def resolve_data(cfg: CalibrationConfig, run_dir: Optional[Path]) -> Dataset:
-    source = DataSource(cfg.data, cfg.manifest) if cfg.data else run_data_source(run_dir)
+def resolve_data(cfg: CalibrationConfig, run: Run) -> Dataset:
+    source = DataSource(cfg.data, cfg.manifest) if cfg.data else DataSource.of_run(run)
     if source is None:
         raise EdgeclassError("no dataset to calibrate on: pass --data ROOT (the run's config.json names none)")
     if cfg.data is None and not source.root.is_dir():
@@ -125,7 +129,7 @@ def int8_card(card: ModelCard, target: Target, parent_sha: str, cfg: Calibration
     return card.replace(
         precision="int8",
         provenance={
-            "parent": "model.onnx",
+            "parent": FP32_ONNX.file_name,
             "parent_sha256": parent_sha,
             "quantization": {
                 "format": "QDQ",
@@ -139,15 +143,6 @@ def int8_card(card: ModelCard, target: Target, parent_sha: str, cfg: Calibration
             },
         },
     )
-
-
-def write_with_card(path: Path, card: ModelCard) -> None:
-    import onnx
-
-    model = onnx.load(str(path))
-    set_onnx_card(model, card)
-    with atomic_path(path) as tmp:
-        onnx.save_model(model, str(tmp), save_as_external_data=False)
 
 
 class Workbench:
@@ -190,13 +185,13 @@ def fit_budget(bench: Workbench, target: Target, out: Path, first: Comparison, m
 def run_calibration(cfg: CalibrationConfig) -> CalibrationResult:
     """Calibrate, quantize both targets, report accuracy on TEST, fall back per target if needed."""
     cfg.validate()
-    fp32_path, run_dir = resolve_onnx(cfg.source)
-    card = onnx_card(load_onnx(fp32_path), str(fp32_path))
+    fp32_path, run = resolve_onnx(cfg.source)
+    card = onnx_artifact.read_card(fp32_path)
     if card.precision != "fp32":
         raise EdgeclassError(f"{fp32_path} is a {card.precision} model; calibrate the fp32 model.onnx")
     out_dir = Path(cfg.out) if cfg.out else fp32_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    ds = resolve_data(cfg, run_dir)
+    ds = resolve_data(cfg, run)
     check_classes(ds, card)
 
     calib = calibration_images(ds, card, cfg.num, cfg.seed)
@@ -209,12 +204,9 @@ def run_calibration(cfg: CalibrationConfig) -> CalibrationResult:
 
     with tempfile.TemporaryDirectory(prefix="edgeclass-int8-") as tmp:
         work = Path(tmp)
-        model = load_onnx(fp32_path)
+        model = onnx_artifact.load(fp32_path)
         ensure_node_names(model)
-        named = work / "model.onnx"
-        import onnx
-
-        onnx.save_model(model, str(named), save_as_external_data=False)
+        named = onnx_artifact.save(model, work / "model.onnx")
         cache = calibrate(named, calib, cfg.batch, cfg.method, work / "ranges.json", cfg.percentile)
         fp32_test = onnx_logits(named, test[0])
         bench = Workbench(named, cache, cfg.method, work, test, fp32_test, card.classes)
@@ -230,20 +222,19 @@ def run_calibration(cfg: CalibrationConfig) -> CalibrationResult:
                     sens_images, _ = split_images(ds, card, "val", num=cfg.sensitivity_images, seed=cfg.seed)
                 initial = first.drop_points
                 cmp_, excluded, ranking = fit_budget(bench, target, out, first, cfg.max_drop, sens_images)
-            write_with_card(out, int8_card(card, target, parent_sha, cfg, len(calib), excluded))
+            onnx_artifact.write_card(out, int8_card(card, target, parent_sha, cfg, len(calib), excluded))
             reports.append(ModelReport(
                 name=target.name, path=str(out), top1=cmp_.top1, drop_points=cmp_.drop_points, agreement=cmp_.agreement,
                 per_class_delta=cmp_.per_class_delta, float_layers=excluded,
                 sensitivity=[(n, round(s, 6)) for n, s in ranking], initial_drop_points=initial,
                 passed=cmp_.drop_points <= cfg.max_drop,
             ))
-        trt_cache = None
+        cache_path = None
         if cfg.trt_cache_version:
-            from .trt_cache import write_trt_cache
+            code = trt_cache.version_number(cfg.trt_cache_version)
+            cache_path = trt_cache.write(out_dir / trt_cache.FILE_NAME, range_amax(cache), code)
 
-            trt_cache = write_trt_cache(cache, out_dir / "calibration.cache", cfg.trt_cache_version)
-
-    result = CalibrationResult(fp32_top1, len(test[1]), len(calib), cfg.method, cfg.max_drop, reports, trt_cache=trt_cache)
+    result = CalibrationResult(fp32_top1, len(test[1]), len(calib), cfg.method, cfg.max_drop, reports, trt_cache=cache_path)
     result.report_path = out_dir / REPORT_FILE
     write_json_atomic(result.report_path, result.to_dict())
     return result

@@ -29,6 +29,8 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from ..artifacts import formats
+from ..artifacts import onnx as onnx_artifact
 from ..errors import EdgeclassError
 from ..fileio import atomic_path
 
@@ -64,8 +66,8 @@ class Target:
         )
 
 
-TENSORRT = Target("int8", "model.int8.onnx", signed_activations=True)
-CPU = Target("int8-cpu", "model.int8-cpu.onnx", signed_activations=False)
+TENSORRT = Target("int8", formats.get("onnx-int8").file_name, signed_activations=True)
+CPU = Target("int8-cpu", formats.get("onnx-int8-cpu").file_name, signed_activations=False)
 TARGETS = (TENSORRT, CPU)
 
 
@@ -120,9 +122,7 @@ def calibrator_options(method: str, percentile: float, bins: int = ENTROPY_BINS)
 
 def model_input(model_path: Path):
     """(input name, fixed batch size or None) of an ONNX model."""
-    import onnx
-
-    model = onnx.load(str(model_path), load_external_data=False)
+    model = onnx_artifact.load(model_path, weights=False)
     inp = model.graph.input[0]
     dim = inp.type.tensor_type.shape.dim[0]
     return inp.name, (dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None)
@@ -157,6 +157,17 @@ def calibrate(model_path: Path, images: np.ndarray, batch: int, method: str, cac
     return cache_path
 
 
+def range_amax(cache_path: Path) -> Dict[str, float]:
+    """Largest absolute value of each tensor's range in ONNX Runtime's calibration cache."""
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    amax = {}
+    for name, td in load_tensors_data(cache_path).data.items():
+        lo, hi = td.range_value
+        amax[name] = float(np.max(np.abs(np.concatenate([np.ravel(lo), np.ravel(hi)]))))
+    return amax
+
+
 def quantize(model_path: Path, out_path: Path, target: Target, cache_path: Path, method: str,
              exclude: Sequence[str] = (), only: Sequence[str] = ()) -> Path:
     """Write ``target``'s INT8 model from the ranges in ``cache_path``. ``exclude`` lists nodes kept in
@@ -179,9 +190,7 @@ def quantize(model_path: Path, out_path: Path, target: Target, cache_path: Path,
 
 def quantizable_nodes(model_path: Path) -> List[str]:
     """Names of the layers with weights that INT8 quantizes (the sensitivity candidates), in graph order."""
-    import onnx
-
-    model = onnx.load(str(model_path), load_external_data=False)
+    model = onnx_artifact.load(model_path, weights=False)
     inits = {t.name for t in model.graph.initializer}
     return [n.name for n in model.graph.node if n.op_type in QUANTIZED_OP_TYPES and len(n.input) > 1 and n.input[1] in inits]
 

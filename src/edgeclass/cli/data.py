@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import asdict
 
 import click
 
 from ..data.hashing import DEFAULT_THRESHOLD
+from ..fileio import write_json_atomic
 
 _THRESHOLD_HELP = (
     f"near-duplicate threshold in bits of the 64-bit perceptual hash (default {DEFAULT_THRESHOLD}); "
@@ -19,6 +18,10 @@ _THRESHOLD_HELP = (
 @click.group("data")
 def data() -> None:
     """Prepare a dataset: split it (duplicates kept together), check it, augment it, or get the demo."""
+
+
+def _progress() -> bool:
+    return sys.stdout.isatty() and sys.stderr.isatty()
 
 
 @data.command("split")
@@ -38,25 +41,8 @@ def split_cmd(root, ratios, seed, out, threshold, workers, resplit) -> None:
     """
     from ..data.split import split_folder
 
-    r = split_folder(root, out=out, ratios=ratios, seed=seed, threshold=threshold, workers=workers, progress=sys.stdout.isatty() and sys.stderr.isatty(), resplit=resplit)
-    click.echo(f"{r.images} images, {len(r.counts['train'])} classes -> {r.groups} groups")
-    click.echo(
-        f"merged {r.merged_groups} groups ({r.merged_images} images; {r.exact_duplicates} exact duplicates, "
-        f"{r.near_pairs} near-duplicate pairs; largest group {r.largest_group})"
-    )
-    if r.plain_images:
-        click.echo(f"{r.plain_images} plain images (sky, blank frames) are grouped by exact bytes only")
-    for sp, per in r.counts.items():
-        click.echo(f"  {sp:<5} {sum(per.values()):>7} images")
-    if r.unreadable:
-        click.echo(f"skipped {len(r.unreadable)} unreadable files (first: {r.unreadable[0]})")
-    if r.skipped:
-        click.echo(f"skipped {len(r.skipped)} files that are not images (first: {r.skipped[0]})")
-    for a, b in r.label_conflicts[:10]:
-        click.echo(f"warning: identical files in two classes: {a} and {b}")
-    for w in r.warnings:
-        click.echo(f"warning: {w}")
-    click.echo(f"wrote {r.manifest}")
+    r = split_folder(root, out=out, ratios=ratios, seed=seed, threshold=threshold, workers=workers, progress=_progress(), resplit=resplit)
+    click.echo(r.text())
 
 
 @data.command("check")
@@ -74,11 +60,10 @@ def check_cmd(root, manifest, threshold, show, json_path, workers) -> None:
     """
     from ..data.check import check_dataset, format_report
 
-    r = check_dataset(root, manifest=manifest, threshold=threshold, workers=workers, progress=sys.stdout.isatty() and sys.stderr.isatty())
+    r = check_dataset(root, manifest=manifest, threshold=threshold, workers=workers, progress=_progress())
     click.echo(format_report(r, show=show))
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump({**asdict(r), "ok": r.ok, "problems": r.problems(), "warnings": r.warnings()}, f, indent=2)
+        write_json_atomic(json_path, r.to_dict())
     if not r.ok:
         sys.exit(1)
 

@@ -1,22 +1,15 @@
-"""`edgeclass engine`: build a TensorRT engine (or print the equivalent trtexec command)."""
+"""`edgeclass engine` (build a TensorRT engine, or print the equivalent trtexec command) and
+`edgeclass jetson-check` (the on-hardware report). Parsing and printing only: the work is in
+``edgeclass.engine`` and ``edgeclass.tools.jetson_check``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
-
 import click
 
+from ..engine.plan import BUILDERS, DEFAULT_PLAN_VERSION, PRECISIONS, EngineRequest
 from ..errors import EdgeclassError
-from ..trt import DEFAULT_PLAN_VERSION, PRECISIONS, EngineRequest
-
-
-def _installed_trt_version() -> Optional[str]:
-    try:
-        import tensorrt
-    except ImportError:
-        return None
-    return str(tensorrt.__version__)
+from .options import comma_list, int_list
 
 
 @click.command("engine")
@@ -34,7 +27,7 @@ def _installed_trt_version() -> Optional[str]:
 @click.option("--calib-images", type=int, default=512, show_default=True, help="train images for --calibrator")
 @click.option("--print-trtexec", is_flag=True, help="only print the equivalent trtexec command (works without TensorRT)")
 @click.option("--trt-version", help=f"with --print-trtexec: plan for this TensorRT version (default: the installed one, else {DEFAULT_PLAN_VERSION})")
-@click.option("--backend", type=click.Choice(["tensorrt", "torch-tensorrt"]), default="tensorrt", show_default=True,
+@click.option("--backend", type=click.Choice(BUILDERS), default="tensorrt", show_default=True,
               help="torch-tensorrt: compile the checkpoint with Torch-TensorRT (dynamo) instead")
 @click.option("--device", type=int, default=0, show_default=True, help="CUDA device index")
 def engine(target: Path, precision: str, batch, min_batch, opt_batch, max_batch, workspace_gib, timing_cache, dla_core,
@@ -48,25 +41,21 @@ def engine(target: Path, precision: str, batch, min_batch, opt_batch, max_batch,
         precision=precision, batch=batch, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
         workspace_gib=workspace_gib, timing_cache=str(timing_cache) if timing_cache else None, dla_core=dla_core,
         version_compatible=version_compatible, calibrator=calibrator, calib_images=calib_images, device=device,
-    )
-    if workspace_gib is not None and workspace_gib <= 0:
-        raise EdgeclassError(f"--workspace {workspace_gib:g}: give a positive size in GiB")
+    ).validate()
     if trt_version and not print_trtexec:
         raise EdgeclassError("--trt-version only applies with --print-trtexec (a build uses the installed TensorRT)")
     if print_trtexec:
-        from ..export.tensorrt import prepare, trtexec_for
-        from ..trt import TrtVersion
+        from ..engine.build import prepare, trtexec_for
+        from ..engine.plan import planning_version
 
-        version = TrtVersion.parse(trt_version or _installed_trt_version() or DEFAULT_PLAN_VERSION)
-        click.echo(trtexec_for(prepare(target, request, version), request))
+        click.echo(trtexec_for(prepare(target, request, planning_version(trt_version)), request))
         return
     if backend == "torch-tensorrt":
-        from ..export.torch_tensorrt import compile_checkpoint
+        from ..engine.torch_tensorrt import compile_checkpoint
 
-        out = compile_checkpoint(target, request)
-        click.echo(f"saved {out}")
+        click.echo(f"saved {compile_checkpoint(target, request)}")
         return
-    from ..export.tensorrt import build_engine
+    from ..engine.build import build_engine
 
     result = build_engine(target, request, log=lambda m: click.echo(m, err=True))
     click.echo(f"engine:  {result.engine}  ({result.seconds:.1f} s)")
@@ -74,4 +63,25 @@ def engine(target: Path, precision: str, batch, min_batch, opt_batch, max_batch,
     click.echo(f"trtexec: {result.trtexec}")
 
 
-COMMANDS = [engine]
+@click.command("jetson-check")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--precisions", default="fp16,int8", show_default=True, help=f"comma-separated: {','.join(PRECISIONS)}")
+@click.option("--batches", default="1,8", show_default=True, help="batch sizes to benchmark (the engines are built up to the largest)")
+@click.option("--iters", type=int, default=200, show_default=True, help="timed calls per batch size")
+@click.option("--limit", type=int, help="use at most this many test images")
+@click.option("--device", type=int, default=0, show_default=True, help="CUDA device index")
+@click.option("--rebuild", is_flag=True, help="rebuild engines even when fresh")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="also write the report to this file")
+def jetson_check_cmd(run: Path, precisions: str, batches: str, iters: int, limit, device: int, rebuild: bool, out) -> None:
+    """On a Jetson / CUDA machine: build (or reuse) RUN's fp16 and int8 engines, compare them with ONNX
+    Runtime on the test split, time them, and print one Markdown report to paste into an issue."""
+    from ..fileio import write_text_atomic
+    from ..tools.jetson_check import jetson_check
+
+    report = jetson_check(run, comma_list(precisions), int_list(batches, "--batches"), iters, limit, device, rebuild)
+    click.echo(report, nl=False)
+    if out:
+        write_text_atomic(out, report)
+
+
+COMMANDS = [engine, jetson_check_cmd]

@@ -11,6 +11,9 @@ from typing import Optional
 
 import click
 
+from ..artifacts import formats
+from ..data.manifest import SPLITS
+
 
 @click.command("eval")
 @click.argument("model", type=click.Path(path_type=Path))
@@ -18,7 +21,7 @@ import click
               help="Dataset root. Default: the dataset recorded in the run folder when MODEL is in runs/<name>/weights/.")
 @click.option("--manifest", type=click.Path(path_type=Path), default=None,
               help="Split manifest (default: the run's manifest for its own dataset, else DATA/splits.csv).")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True,
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True,
               help="Split to evaluate. 'val' also chooses the unknown threshold and stores it in MODEL's card.")
 @click.option("--keep", type=float, default=0.99, show_default=True,
               help="With --split val: the threshold keeps this fraction of the correct predictions.")
@@ -47,10 +50,9 @@ def eval_command(model: Path, data: Optional[Path], manifest: Optional[Path], sp
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="Dataset root (default: the run's own dataset).")
 @click.option("--manifest", type=click.Path(path_type=Path), default=None, help="Split manifest (default: the run's).")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
-@click.option("--formats", default="all", show_default=True,
-              help="Comma-separated rows: pytorch, torchscript, onnx, onnx-fp16, onnx-int8, onnx-int8-cpu, "
-                   "engine-fp16, engine-int8 (or 'all').")
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+@click.option("--formats", "format_keys", default="all", show_default=True,
+              help=f"Comma-separated rows: {', '.join(formats.keys(formats.BENCHED))} (or 'all').")
 @click.option("--batch", type=int, default=32, show_default=True, help="Batch size for the throughput column.")
 @click.option("--no-build", is_flag=True, help="Do not export/calibrate/build missing artifacts; mark them missing.")
 @click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs before each timing.")
@@ -58,13 +60,14 @@ def eval_command(model: Path, data: Optional[Path], manifest: Optional[Path], sp
 @click.option("--seconds", type=float, default=3.0, show_default=True, help="At most this long per timing (latency, throughput).")
 @click.option("--device", default=None, help="PyTorch/TensorRT device (cpu, cuda, 0); default: CUDA when available.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for bench.md/.csv/.png (default: RUN).")
-def bench_command(run: Path, data: Optional[Path], manifest: Optional[Path], split: str, formats: str, batch: int,
+def bench_command(run: Path, data: Optional[Path], manifest: Optional[Path], split: str, format_keys: str, batch: int,
                   no_build: bool, warmup: int, iters: int, seconds: float, device: Optional[str], out: Optional[Path]) -> None:
     """Accuracy, size and speed of every artifact of RUN in one table (bench.md, bench.csv, bench.png)."""
-    from ..tools.bench import BenchConfig, bench, format_markdown, save_bench
+    from ..tools.bench import BenchConfig, bench
+    from ..tools.bench_report import format_markdown, save_bench
 
     cfg = BenchConfig(
-        formats=formats, split=split, batch=batch, build=not no_build, warmup=warmup, iters=iters,
+        formats=format_keys, split=split, batch=batch, build=not no_build, warmup=warmup, iters=iters,
         seconds=seconds, backend_options={"device": device} if device else {},
     )
     result = bench(run, data=data, manifest=manifest, config=cfg, log=lambda m: click.echo(m, err=True))

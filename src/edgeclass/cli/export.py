@@ -9,22 +9,17 @@ from typing import Optional
 
 import click
 
-from ..errors import EdgeclassError
+from ..artifacts import formats
+from ..calibration.quantize import DEFAULT_PERCENTILE, METHODS
 
-EXPORT_FORMATS = ("torchscript", "onnx", "onnx-fp16")
+from .options import comma_list
 
-
-def _formats(value: str) -> tuple:
-    items = tuple(v.strip() for v in value.split(",") if v.strip())
-    unknown = [v for v in items if v not in EXPORT_FORMATS]
-    if unknown or not items:
-        raise EdgeclassError(f"--formats {value!r}: choose from {','.join(EXPORT_FORMATS)}")
-    return items
+EXPORT_FORMATS = formats.keys(formats.made_by("export"))
 
 
 @click.command("export")
 @click.argument("source", metavar="RUN_OR_CHECKPOINT", type=click.Path(path_type=Path))
-@click.option("--formats", default=",".join(EXPORT_FORMATS), show_default=True, help="Comma-separated: torchscript,onnx,onnx-fp16.")
+@click.option("--formats", "format_keys", default=",".join(EXPORT_FORMATS), show_default=True, help=f"Comma-separated: {','.join(EXPORT_FORMATS)}.")
 @click.option("--imgsz", type=int, default=None, help="Input size (default: the training size).")
 @click.option("--dynamic/--no-dynamic", default=True, show_default=True, help="Dynamic batch axis (ignored with --batch).")
 @click.option("--batch", type=int, default=None, help="Fixed batch size instead of a dynamic batch axis.")
@@ -32,14 +27,14 @@ def _formats(value: str) -> tuple:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: next to the weights).")
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="Dataset for the parity check (default: the run's).")
 @click.option("--parity-images", type=int, default=256, show_default=True, help="Val images for the parity check (0 skips it).")
-def export_cmd(source: Path, formats: str, imgsz: Optional[int], dynamic: bool, batch: Optional[int], opset: int,
+def export_cmd(source: Path, format_keys: str, imgsz: Optional[int], dynamic: bool, batch: Optional[int], opset: int,
                out: Optional[Path], data: Optional[Path], parity_images: int) -> None:
     """Export RUN_OR_CHECKPOINT to TorchScript / ONNX / fp16 ONNX and check each against PyTorch."""
     from ..export.pipeline import ExportConfig, export, parity_table
 
     if batch is None and not dynamic:
         batch = 1
-    cfg = ExportConfig(source=source, formats=_formats(formats), imgsz=imgsz, batch=batch, opset=opset, out=out,
+    cfg = ExportConfig(source=source, formats=comma_list(format_keys), imgsz=imgsz, batch=batch, opset=opset, out=out,
                        data=data, parity_images=parity_images)
     result = export(cfg)
     for fmt, path in result.artifacts.items():
@@ -58,9 +53,9 @@ def export_cmd(source: Path, formats: str, imgsz: Optional[int], dynamic: bool, 
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Split manifest (default: DATA/splits.csv).")
 @click.option("--num", type=int, default=500, show_default=True, help="Calibration images, drawn stratified from the TRAIN split.")
 @click.option("--batch", type=int, default=16, show_default=True, help="Calibration batch size.")
-@click.option("--method", type=click.Choice(["minmax", "percentile", "entropy"]), default="minmax", show_default=True,
+@click.option("--method", type=click.Choice(METHODS), default="minmax", show_default=True,
               help="How activation ranges are chosen.")
-@click.option("--percentile", type=float, default=99.999, show_default=True, help="For --method percentile.")
+@click.option("--percentile", type=float, default=DEFAULT_PERCENTILE, show_default=True, help="For --method percentile.")
 @click.option("--max-drop", type=float, default=1.0, show_default=True,
               help="Allowed top-1 loss (points) on TEST; beyond it the most sensitive layers stay float.")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -6,15 +6,13 @@ Argument parsing only; the loop is ``edgeclass.runtime.app.run_live``. Nothing h
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
 import click
 
 from ..errors import EdgeclassError
-
-FLIP_CHOICES = ("none", "horizontal", "vertical", "rotate-180")
+from ..runtime.capture import FLIPS as FLIP_CHOICES
 
 
 def _threshold(value: Optional[str]):
@@ -106,14 +104,16 @@ def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, f
 
 
 def _resolve_model(model: str) -> str:
-    """A run folder stands for its ONNX model (the artifact every machine can run)."""
-    p = Path(model)
-    if p.is_dir():
-        for candidate in (p / "weights" / "model.onnx", p / "model.onnx"):
-            if candidate.is_file():
-                return str(candidate)
-        raise EdgeclassError(f"{p} is a folder without weights/model.onnx; export it first (`edgeclass export {p}`) or give a model file")
-    return model
+    """A run folder (or its weights/ folder) stands for its ONNX model, the artifact every machine runs."""
+    from ..artifacts import formats
+    from ..runs import Run
+
+    if not Path(model).is_dir():
+        return model
+    onnx = Run.find(model).artifact(formats.get("onnx"))
+    if not onnx.is_file():
+        raise EdgeclassError(f"{model} is a folder without weights/model.onnx; export it first (`edgeclass export {model}`) or give a model file")
+    return str(onnx)
 
 
 def _demo_video(model: str, data: str, out: Optional[str], device: Optional[str], show: bool) -> None:

@@ -1,6 +1,8 @@
-"""Datasets: discovery, manifests, grouped splits, checks, offline augmentation, the demo dataset."""
+"""Datasets: discovery, manifests, grouped splits, checks, offline augmentation, the demo dataset,
+and the preprocessed image sets (calibration, parity, accuracy) drawn from a split."""
 
-from .manifest import Dataset, Sample, discover, load_dataset, read_manifest, write_manifest
+from .load import load_dataset
+from .manifest import Dataset, Sample, discover, read_manifest, write_manifest
 
 __all__ = ["Dataset", "Sample", "discover", "load_dataset", "read_manifest", "write_manifest"]
 

@@ -10,9 +10,9 @@ class-per-folder tree (no leak check possible there: nothing is split yet).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -55,6 +55,10 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not (self.leaks or self.missing_classes or self.missing_files)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The full report (``edgeclass data check --json``)."""
+        return {**asdict(self), "ok": self.ok, "problems": self.problems(), "warnings": self.warnings()}
 
     def problems(self) -> List[str]:
         out = []

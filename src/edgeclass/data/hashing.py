@@ -27,10 +27,10 @@ HASH_SIZE = 8  # 8x8 low-frequency DCT coefficients -> 64 bits
 THUMB_SIZE = 32
 # Each image is hashed twice: whole, and with TRIM of its width/height cut from every side, so that
 # a copy cropped by a few percent matches its source's trimmed hash (a plain DCT hash drifts by
-# 10-25 bits under a 5% crop; see the README, Data section).
+# 10-25 bits under a 5% crop; see docs/data.md, Data section).
 TRIM = 0.03
 # Largest Hamming distance (of 64 bits) that still counts as a near-duplicate. Chosen from the
-# measurements in benchmarks/bench_data.py (see the README, Data section).
+# measurements in benchmarks/bench_data.py (see docs/data.md, Data section).
 DEFAULT_THRESHOLD = 8
 # Images smaller than SMALL_SIDE px (shorter side) carry too little detail for the hash to tell
 # similar-looking images apart (8x8 digit scans upscaled to 32 px chain into groups of 100+ at 8

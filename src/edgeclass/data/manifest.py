@@ -1,4 +1,4 @@
-"""Dataset discovery and the split manifest (``splits.csv``).
+"""Dataset discovery and the split manifest (``splits.csv``); ``load`` resolves a dataset with splits.
 
 A dataset root is either class-per-folder (``ROOT/<class>/<images>``) or pre-split
 (``ROOT/{train,val,test}/<class>/<images>``). The manifest lists every image once:
@@ -10,18 +10,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ..errors import EdgeclassError
 from ..fileio import write_bytes_atomic
 from ..preprocess import is_image_file
 
 MANIFEST_NAME = "splits.csv"
-RUN_CONFIG = "config.json"  # a training run's resolved config; names its dataset
 SPLITS = ("train", "val", "test")
 MANIFEST_FIELDS = ("path", "class", "split", "sha256", "group")
 
@@ -158,78 +156,3 @@ def read_manifest(path: str | os.PathLike) -> Tuple[List[Sample], str]:
             raise EdgeclassError(f"{path}:{i}: malformed manifest row")
         samples.append(Sample(r[0], r[1], r[2], r[3], r[4]))
     return samples, hashlib.sha256(data).hexdigest()
-
-
-def load_dataset(
-    root: str | os.PathLike,
-    manifest: Optional[str | os.PathLike] = None,
-    ratios: Sequence[float] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-) -> Dataset:
-    """Resolve a dataset with splits: an explicit manifest, ``ROOT/splits.csv``, pre-split folders,
-    or else a grouped split made now (``source == "split-on-the-fly"``; the caller saves the manifest).
-    Every split must hold every class.
-    """
-    root = Path(root)
-    mpath = Path(manifest) if manifest else root / MANIFEST_NAME
-    if manifest or mpath.is_file():
-        if not root.is_dir():
-            raise EdgeclassError(f"data folder {root} does not exist")
-        samples, digest = read_manifest(mpath)
-        missing = [s.path for s in samples if not (root / s.path).is_file()]
-        if missing:
-            raise EdgeclassError(
-                f"{len(missing)} files in {mpath} are missing under {root} (first: {missing[0]}); re-run `edgeclass data split {root}`"
-            )
-        classes = sorted({s.label for s in samples})
-        ds = Dataset(root=root, classes=classes, samples=samples, source="manifest", manifest_sha256=digest)
-    else:
-        ds = discover(root)
-        if ds.source == "folders":
-            from .split import split_dataset  # grouped, stratified split (near-duplicates kept together)
-
-            ds = split_dataset(ds, ratios=ratios, seed=seed)
-            ds.source = "split-on-the-fly"
-    if len(ds.classes) < 2:
-        raise EdgeclassError(f"{root} has fewer than two classes")
-    for sp in SPLITS:
-        have = {s.label for s in ds.split(sp)}
-        missing_cls = sorted(set(ds.classes) - have)
-        if missing_cls:
-            raise EdgeclassError(
-                f"split '{sp}' has no images of: {', '.join(missing_cls)} (add images or change --ratios)"
-            )
-    return ds
-
-
-def _run_relative(value: str, run: Path) -> Path:
-    """A path recorded in a run's config.json: as written (absolute, or relative to the working
-    directory), else relative to the run folder when it exists there."""
-    p = Path(value)
-    if p.is_absolute() or p.exists() or not (run / p).exists():
-        return p
-    return run / p
-
-
-def run_data_paths(run_dir: str | os.PathLike) -> Optional[Tuple[Path, Optional[Path]]]:
-    """(dataset root, manifest) a training run used, or None when the run records no dataset.
-
-    The manifest is the run's own copy (``runs/<name>/splits.csv``) first: it is exactly the split the
-    model was trained with, so a later re-split of the dataset cannot move training images into this
-    run's val/test split. Else the manifest named in config.json, else None (``ROOT/splits.csv``).
-    """
-    run = Path(run_dir)
-    cfg_path = run / RUN_CONFIG
-    if not cfg_path.is_file():
-        return None
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise EdgeclassError(f"cannot read {cfg_path} ({e}); pass --data ROOT") from None
-    if not isinstance(cfg, dict) or not cfg.get("data"):
-        return None
-    root = _run_relative(str(cfg["data"]), run)
-    if (run / MANIFEST_NAME).is_file():
-        return root, run / MANIFEST_NAME
-    recorded = _run_relative(str(cfg["manifest"]), run) if cfg.get("manifest") else None
-    return root, (recorded if recorded is not None and recorded.is_file() else None)

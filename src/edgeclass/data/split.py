@@ -15,7 +15,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -45,6 +45,24 @@ class SplitReport:
     counts: Dict[str, Dict[str, int]] = field(default_factory=dict)
     manifest: str = ""
     manifest_sha256: str = ""
+
+    def text(self) -> str:
+        """What `edgeclass data split` prints."""
+        lines = [
+            f"{self.images} images, {len(self.counts['train'])} classes -> {self.groups} groups",
+            f"merged {self.merged_groups} groups ({self.merged_images} images; {self.exact_duplicates} exact duplicates, "
+            f"{self.near_pairs} near-duplicate pairs; largest group {self.largest_group})",
+        ]
+        if self.plain_images:
+            lines.append(f"{self.plain_images} plain images (sky, blank frames) are grouped by exact bytes only")
+        lines += [f"  {sp:<5} {sum(per.values()):>7} images" for sp, per in self.counts.items()]
+        for what, items in (("unreadable files", self.unreadable), ("files that are not images", self.skipped)):
+            if items:
+                lines.append(f"skipped {len(items)} {what} (first: {items[0]})")
+        lines += [f"warning: identical files in two classes: {a} and {b}" for a, b in self.label_conflicts[:10]]
+        lines += [f"warning: {w}" for w in self.warnings]
+        lines.append(f"wrote {self.manifest}")
+        return "\n".join(lines)
 
 
 class _UnionFind:
@@ -257,18 +275,12 @@ def split_with_report(
     return out, report
 
 
-def split_dataset(
-    ds: Dataset,
-    ratios: Sequence[float] | str = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    threshold: int = DEFAULT_THRESHOLD,
-    workers: Optional[int] = None,
-    progress: bool = False,
-) -> Dataset:
+def split_dataset(ds: Dataset, ratios: Sequence[float] | str = (0.7, 0.15, 0.15), seed: int = 0, **options: Any) -> Dataset:
     """Fill split, sha256 and group for every readable sample (unreadable files are dropped and
     listed in ``skipped``). Deterministic for a seed. Raises EdgeclassError when a class has fewer
-    than three groups (one per split is the minimum)."""
-    return split_with_report(ds, ratios, seed, threshold, workers, progress, keep_presplit=False)[0]
+    than three groups (one per split is the minimum). ``options``: ``threshold``, ``workers``,
+    ``progress`` of ``split_with_report``."""
+    return split_with_report(ds, ratios, seed, keep_presplit=False, **options)[0]
 
 
 def split_folder(

@@ -1,6 +1,8 @@
-"""Export: TorchScript, ONNX (fp32/fp16) with parity checks; TensorRT engines (``tensorrt*`` modules).
+"""Export: TorchScript, ONNX (fp32/fp16) with parity checks against PyTorch eager.
 
-Imports are lazy so that ``edgeclass.export.tensorrt*`` stays importable without PyTorch.
+A sibling of ``calibration``: neither imports the other (cards come from ``edgeclass.artifacts``,
+image sets from ``edgeclass.data.image_sets``, chunked inference from ``edgeclass.inference``).
+TensorRT engines are ``edgeclass.engine``. Imports are lazy: ``import edgeclass.export`` loads no torch.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..calibration.onnx_card import set_onnx_card
+from ..artifacts import onnx as onnx_artifact
 from ..errors import EdgeclassError
 from ..spec import ModelCard
 from .onnx_export import save_checked
@@ -36,11 +36,10 @@ def toposort_graph(graph) -> None:
 
 def convert_fp16(fp32_path: Path, card: ModelCard, path: Path) -> Path:
     """``fp32_path`` (our fp32 ONNX) -> ``path`` with fp16 weights/compute and float32 I/O."""
-    import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = onnx.load(str(fp32_path))
+    model = onnx_artifact.load(fp32_path)
     half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
     toposort_graph(half.graph)
-    set_onnx_card(half, card)
+    onnx_artifact.set_card(half, card)
     return save_checked(half, path)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..calibration.onnx_card import set_onnx_card
+from ..artifacts import onnx as onnx_artifact
 from ..errors import EdgeclassError
 from ..fileio import atomic_path
 from ..spec import ModelCard
@@ -77,7 +77,7 @@ def _tidy(model_proto, card: ModelCard) -> None:
     for node in graph.node:
         del node.metadata_props[:]
     model_proto.producer_name = "edgeclass"
-    set_onnx_card(model_proto, card)
+    onnx_artifact.set_card(model_proto, card)
 
 
 def save_checked(model_proto, path: Path) -> Path:

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..calibration.evaluate import onnx_logits, run_batched  # noqa: F401  (re-exported)
+from ..inference import predict_in_chunks
 from ..metrics import logit_agreement
 
 FP32_MAX_REL = 1e-3
@@ -56,15 +56,15 @@ class ParityRow:
 def torchscript_logits(path: str | os.PathLike, images: np.ndarray, batch: int = 32, static_batch: Optional[int] = None) -> np.ndarray:
     import torch
 
-    from .torchscript import load_torchscript
+    from ..artifacts import torchscript
 
-    module, _card = load_torchscript(path)
+    module, _card = torchscript.load(path)
 
     def fn(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return module(torch.from_numpy(x)).numpy()
 
-    return run_batched(fn, images, static_batch or batch, static_batch is not None)
+    return predict_in_chunks(fn, images, static_batch or batch, static_batch or 1)
 
 
 def compare(name: str, fmt: str, ref: np.ndarray, got: np.ndarray) -> ParityRow:

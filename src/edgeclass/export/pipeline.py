@@ -10,17 +10,18 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ..calibration.dataset import DataSource, run_data_source, split_images
+from ..data.image_sets import DataSource, split_images
+from ..artifacts import formats
 from ..errors import EdgeclassError
 from ..fileio import write_json_atomic
 from ..spec import ModelCard, sha256_file
 from ..train.checkpoint import load_model
 from .onnx_export import DEFAULT_OPSET, export_onnx, exporter_for
-from .parity import ParityRow, compare, format_table, onnx_logits, run_batched, torchscript_logits
+from ..inference import onnx_logits, predict_in_chunks
+from .parity import ParityRow, compare, format_table, torchscript_logits
 from .source import ExportSource, resolve_checkpoint
 
-FORMATS = ("torchscript", "onnx", "onnx-fp16")
-FILE_NAMES = {"torchscript": "model.ts", "onnx": "model.onnx", "onnx-fp16": "model.fp16.onnx"}
+FORMATS = formats.keys(formats.made_by("export"))  # torchscript, onnx, onnx-fp16
 PARITY_FILE = "parity.json"
 
 
@@ -108,7 +109,7 @@ def parity_images(cfg: ExportConfig, src: ExportSource, card: ModelCard) -> Tupl
     if cfg.data is not None:
         images, _ = split_images(DataSource(cfg.data).load(), card, "val", num=cfg.parity_images, seed=0)
         return images, f"{len(images)} val images of {cfg.data}"
-    source = run_data_source(src.run_dir)
+    source = DataSource.of_run(src.run)
     if source is None:
         images = random_images(cfg.parity_images, card)
         return images, f"{len(images)} random images (the run names no dataset; pass --data)"
@@ -125,7 +126,7 @@ def eager_logits(model: torch.nn.Module, images: np.ndarray, batch: int = 32) ->
         with torch.no_grad():
             return model(torch.from_numpy(x)).numpy()
 
-    return run_batched(fn, images, batch, static=False)
+    return predict_in_chunks(fn, images, batch)
 
 
 def artifact_logits(fmt: str, path: Path, images: np.ndarray, batch: Optional[int]) -> np.ndarray:
@@ -153,20 +154,20 @@ def export(cfg: ExportConfig) -> ExportResult:
     parent_sha = sha256_file(src.checkpoint)
     src.out_dir.mkdir(parents=True, exist_ok=True)
 
+    def target(key: str) -> Tuple[ModelCard, Path]:
+        fmt = formats.get(key)
+        return artifact_card(card, fmt.precision, src, cfg, parent_sha), src.out_dir / fmt.file_name
+
     artifacts: Dict[str, Path] = {}
     if "torchscript" in cfg.formats:
-        artifacts["torchscript"] = export_torchscript(
-            model, artifact_card(card, "fp32", src, cfg, parent_sha), src.out_dir / FILE_NAMES["torchscript"], example
-        )
-    onnx_path = src.out_dir / FILE_NAMES["onnx"]
+        artifacts["torchscript"] = export_torchscript(model, *target("torchscript"), example)
+    onnx_card, onnx_path = target("onnx")
     if "onnx" in cfg.formats or "onnx-fp16" in cfg.formats:
-        export_onnx(model, artifact_card(card, "fp32", src, cfg, parent_sha), onnx_path, example, cfg.opset, cfg.batch is None)
+        export_onnx(model, onnx_card, onnx_path, example, cfg.opset, cfg.batch is None)
         if "onnx" in cfg.formats:
             artifacts["onnx"] = onnx_path
     if "onnx-fp16" in cfg.formats:
-        artifacts["onnx-fp16"] = convert_fp16(
-            onnx_path, artifact_card(card, "fp16", src, cfg, parent_sha), src.out_dir / FILE_NAMES["onnx-fp16"]
-        )
+        artifacts["onnx-fp16"] = convert_fp16(onnx_path, *target("onnx-fp16"))
 
     result = ExportResult(artifacts)
     if cfg.parity_images > 0:

@@ -16,6 +16,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from ..errors import EdgeclassError
 from ..preprocess import preprocess_file, read_image, stack
+from ..runs import Run
 
 VIDEO_NAME = "test_split.avi"
 TRUTH_NAME = "test_split.labels.csv"
@@ -33,13 +34,14 @@ class DemoVideo:
 def test_images(run_or_data: str | os.PathLike, split: str = "test") -> Tuple[List[Path], List[str]]:
     """(images, labels) of a split, from a run folder (its config.json's ``data``/``manifest``) or a
     dataset root with ``splits.csv``."""
-    from ..data.manifest import RUN_CONFIG, load_dataset, run_data_paths
+    from ..data.load import load_dataset
 
     root, manifest = Path(run_or_data), None
-    if (root / RUN_CONFIG).is_file():
-        paths = run_data_paths(root)
+    run = Run.find(root)
+    if run.has_config:
+        paths = run.dataset()
         if paths is None:
-            raise EdgeclassError(f"{root / RUN_CONFIG} names no dataset (key 'data')")
+            raise EdgeclassError(f"{run.config} names no dataset (key 'data')")
         root, manifest = paths
     ds = load_dataset(root, manifest=manifest)
     samples = ds.split(split)

@@ -11,7 +11,6 @@ fraction ``keep`` of the correct predictions) and stores it in the artifact's ow
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -22,14 +21,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..data.manifest import RUN_CONFIG, SPLITS, Dataset, Sample, load_dataset, run_data_paths
+from ..artifacts import formats, write_card
+from ..data.load import load_dataset
+from ..data.manifest import SPLITS, Dataset, Sample
 from ..errors import EdgeclassError
+from ..fileio import write_json_atomic
 from ..metrics import ClassificationReport, classification_report
 from ..preprocess import preprocess_files, softmax
+from ..runs import EVAL_DIR, Run
 from ..spec import ModelCard, class_index
-
-MODEL_SUFFIXES = (".pt", ".ts", ".onnx", ".engine")
-
 
 @dataclass
 class EvalConfig:
@@ -102,30 +102,10 @@ class EvalResult:
 # --- where the data comes from ------------------------------------------------------------------
 
 
-def run_dir_of(model: Path) -> Optional[Path]:
-    """The run folder for ``runs/<name>/weights/<artifact>`` (one with a config.json), else None."""
-    weights = model.resolve().parent
-    if weights.name == "weights" and (weights.parent / "config.json").is_file():
-        return weights.parent
-    return None
-
-
-def run_dataset_paths(run: Path) -> Tuple[Path, Optional[Path]]:
-    """(dataset root, manifest or None) of a run (see ``data.manifest.run_data_paths``)."""
-    if not (run / RUN_CONFIG).is_file():
-        raise EdgeclassError(f"{run} has no config.json; is it a run folder (runs/<name>)?")
-    paths = run_data_paths(run)
-    if paths is None:
-        raise EdgeclassError(f"{run / RUN_CONFIG} does not name its dataset; pass --data ROOT")
-    return paths
-
-
-def recorded_dataset(run: Optional[Path]) -> Tuple[Optional[Path], Optional[Path]]:
+def recorded_dataset(run: Run) -> Tuple[Optional[Path], Optional[Path]]:
     """(root, manifest) recorded by a run, or (None, None) where there is no usable record."""
-    if run is None:
-        return None, None
     try:
-        return run_dataset_paths(run)
+        return run.dataset() or (None, None)
     except EdgeclassError:
         return None, None
 
@@ -136,11 +116,14 @@ def resolve_dataset(
     """The dataset to evaluate on: ``data`` if given, else the one recorded in the model's run folder.
     For the run's own dataset, the run's manifest (its exact split) is used unless ``manifest`` is given;
     for another dataset, ``manifest`` or ``ROOT/splits.csv``."""
-    run = run_dir_of(model)
+    run = Run.find(model.resolve())
     if data is None:
-        if run is None:
+        if not run.has_config:
             raise EdgeclassError(f"{model} is not inside runs/<name>/weights/; pass --data ROOT (the dataset to evaluate on)")
-        data, run_manifest = run_dataset_paths(run)
+        paths = run.dataset()
+        if paths is None:
+            raise EdgeclassError(f"{run.config} does not name its dataset; pass --data ROOT")
+        data, run_manifest = paths
     else:
         run_data, run_manifest = recorded_dataset(run)
         if run_data is None or not _same_path(run_data, Path(data)):
@@ -167,16 +150,11 @@ def labels_for(card: ModelCard, ds: Dataset, samples: Sequence[Sample]) -> np.nd
 
 
 def open_backend(model: str | os.PathLike, **options: Any):
-    """The runtime backend for ``model`` (chosen by suffix), with a clear error for a missing file."""
-    path = Path(model)
-    if path.is_dir():
-        raise EdgeclassError(f"{path} is a folder; give a model file (e.g. {path}/weights/best.pt or model.onnx)")
-    if not path.is_file():
-        raise EdgeclassError(f"model {path} does not exist")
-    if path.suffix.lower() not in MODEL_SUFFIXES:
-        raise EdgeclassError(f"{path.name}: unknown model format (use one of {', '.join(MODEL_SUFFIXES)})")
+    """The runtime backend for ``model`` (chosen by suffix through the format table)."""
     from ..runtime.backends import load_backend
 
+    path = Path(model)
+    formats.require_file(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice, once per artifact
         return load_backend(path, **options)
@@ -285,8 +263,6 @@ def evaluate(
     if cfg.split == "val":
         threshold = choose_threshold(softmax(logits), labels, cfg.keep, cfg.split)
         if cfg.write_threshold:
-            from .cards import write_card
-
             card = card_with_threshold(card, threshold, ds)
             write_card(model, card)
     return EvalResult(
@@ -309,8 +285,8 @@ def evaluate(
 
 def default_out_dir(model: Path) -> Path:
     """``runs/<name>/eval`` for an artifact of a run, else ``eval`` next to the model."""
-    run = run_dir_of(model)
-    return (run / "eval") if run is not None else model.resolve().parent / "eval"
+    run = Run.find(model.resolve())
+    return run.eval_dir if run.has_config else model.resolve().parent / EVAL_DIR
 
 
 def save_eval(result: EvalResult, out_dir: str | os.PathLike) -> Dict[str, Path]:
@@ -320,7 +296,7 @@ def save_eval(result: EvalResult, out_dir: str | os.PathLike) -> Dict[str, Path]
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{result.model.name}.{result.split}"
     paths = {"json": out / f"{stem}.json", "confusion": out / f"{stem}.confusion.png"}
-    paths["json"].write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_json_atomic(paths["json"], result.to_dict())
     from .. import plots
 
     plots.plot_confusion_matrix(

@@ -1,4 +1,4 @@
-"""`python -m edgeclass.tools.jetson_check RUN` (`make jetson-check`): the on-hardware check.
+"""`edgeclass jetson-check RUN` (`make jetson-check`): the on-hardware check.
 
 Builds (or reuses, when fresh) the fp16 and int8 TensorRT engines of a run, compares each with ONNX
 Runtime on the run's test split (top-1 agreement, max |delta logit|, accuracy), measures latency and
@@ -11,7 +11,6 @@ part has not yet run on real TensorRT hardware.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -21,9 +20,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import __version__
-from .. import trt as decide
+from ..engine import cuda
+from ..engine.plan import NO_TENSORRT_MESSAGE, PRECISIONS, EngineRequest, engine_path, import_tensorrt
+from ..engine.sidecar import engine_verdict, read_l4t_release
+from ..engine.source import read_onnx_info
 from ..errors import EdgeclassError
 from ..metrics import logit_agreement, topk_accuracy
+from ..runs import Run
+from ..artifacts import formats
+from ..data.image_sets import DataSource, split_images
+from .bench import time_calls
+from .machine import library_version
 
 DEFAULT_PRECISIONS = ("fp16", "int8")
 
@@ -65,8 +72,6 @@ def latency_stats(seconds: Sequence[float], batch: int) -> Dict[str, float]:
 def benchmark(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int, iters: int, warmup: int = 10) -> Dict[str, float]:
     """Time ``predict`` on batches of ``batch`` images (host-to-host: copies included, as an app sees it)."""
     x = np.ascontiguousarray(np.resize(images, (batch,) + images.shape[1:]), dtype=np.float32)
-    from .bench import time_calls
-
     return latency_stats(time_calls(lambda: predict(x), warmup, iters, seconds=float("inf")), batch)
 
 
@@ -128,22 +133,15 @@ def environment() -> Dict[str, str]:
         "edgeclass": __version__,
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
-        "L4T": decide.read_l4t_release() or "not a Jetson (no /etc/nv_tegra_release)",
+        "L4T": read_l4t_release() or "not a Jetson (no /etc/nv_tegra_release)",
     }
     for mod in ("tensorrt", "onnxruntime", "numpy", "cv2", "torch"):
-        try:
-            env[mod] = str(__import__(mod).__version__)
-        except ImportError:
-            env[mod] = "not installed"
-        except Exception as e:  # a broken install should not stop the report
-            env[mod] = f"import failed ({type(e).__name__})"
+        env[mod] = library_version(mod)
     try:
-        from ..runtime.tensorrt_backend import open_cuda
-
-        cuda = open_cuda(0)
-        g = cuda.gpu()
-        env["GPU"] = f"{g.name} ({g.sm}), memory via {cuda.kind}"
-        cuda.close()
+        device = cuda.open_cuda(0)
+        g = device.gpu()
+        env["GPU"] = f"{g.name} ({g.sm}), memory via {device.kind}"
+        device.close()
     except EdgeclassError as e:
         env["GPU"] = str(e)
     except Exception as e:
@@ -157,9 +155,7 @@ def environment() -> Dict[str, str]:
 
 
 def held_out_images(run: Path, card: Any, limit: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
-    from ..calibration.dataset import run_data_source, split_images
-
-    source = run_data_source(run)
+    source = DataSource.of_run(Run.find(run))
     if source is None:
         raise EdgeclassError(f"{run}/config.json does not name the dataset ('data'); jetson-check needs its test split")
     return split_images(source.load(), card, "test", num=limit, seed=0)
@@ -167,30 +163,22 @@ def held_out_images(run: Path, card: Any, limit: Optional[int]) -> Tuple[np.ndar
 
 def ensure_engine(run: Path, precision: str, max_batch: int, device: int, rebuild: bool) -> Tuple[Path, str]:
     """The engine of ``precision``: reused when present and fresh, else built. Returns (path, how)."""
-    from ..export.tensorrt import build_engine
-    from ..runtime.tensorrt_backend import import_tensorrt, open_cuda, read_sidecar, source_onnx_sha256
+    from ..engine.build import build_engine
 
-    weights = decide.resolve_weights_dir(run)
-    path = decide.engine_path(weights, precision)
+    path = engine_path(Run.find(run).weights, precision)
     if path.is_file() and not rebuild:
         _trt, version = import_tensorrt()
-        cuda = open_cuda(device)
-        try:
-            gpu = cuda.gpu()
-        finally:
-            cuda.close()
-        sidecar = read_sidecar(path)
-        if not decide.staleness(sidecar, version, gpu, source_onnx_sha256(path, sidecar)).stale:
+        if not engine_verdict(path, version, cuda.gpu_of(device))[1].stale:
             return path, "reused"
-    request = decide.EngineRequest(precision=precision, min_batch=1, opt_batch=1, max_batch=max_batch, device=device)
+    request = EngineRequest(precision=precision, min_batch=1, opt_batch=1, max_batch=max_batch, device=device)
     result = build_engine(run, request, log=lambda m: print(m, file=sys.stderr))
     return result.engine, f"built in {result.seconds:.0f} s"
 
 
 def check_precision(run: Path, precision: str, images: np.ndarray, labels: np.ndarray, batches: Sequence[int],
                     iters: int, device: int, rebuild: bool) -> EngineRow:
-    from ..export.parity import onnx_logits
-    from ..runtime.tensorrt_backend import TensorRTBackend
+    from ..inference import onnx_logits
+    from ..runtime.backends.tensorrt import TensorRTBackend
 
     row = EngineRow(precision, "ok")
     try:
@@ -204,7 +192,7 @@ def check_precision(run: Path, precision: str, images: np.ndarray, labels: np.nd
         row.describe = backend.describe()
         got = backend.predict(images)
         row.accuracy = accuracy(got, labels)
-        src = decide.resolve_weights_dir(run) / backend.sidecar["source_onnx"]["file"]
+        src = Run.find(run).weights / backend.sidecar["source_onnx"]["file"]
         row.reference = src.name
         try:
             ref = onnx_logits(src, images)
@@ -222,19 +210,22 @@ def check_precision(run: Path, precision: str, images: np.ndarray, labels: np.nd
 
 def jetson_check(run: str | Path, precisions: Sequence[str] = DEFAULT_PRECISIONS, batches: Sequence[int] = (1, 8),
                  iters: int = 200, limit: Optional[int] = None, device: int = 0, rebuild: bool = False) -> str:
+    """The report (Markdown) of the on-hardware check of ``run`` (see the module docstring)."""
     run = Path(run)
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad:
+        raise EdgeclassError(f"unknown precision(s) {', '.join(bad)}; choose from {', '.join(PRECISIONS)}")
     env = environment()
-    weights = decide.resolve_weights_dir(run)
-    onnx = weights / "model.onnx"
+    onnx = Run.find(run).artifact(formats.get("onnx"))
     if not onnx.is_file():
         raise EdgeclassError(f"{onnx} is missing; run `edgeclass export {run}` (and `edgeclass calibrate {run}` for int8) first")
-    card = decide.read_onnx_info(onnx).card
+    card = read_onnx_info(onnx).card
     images, labels = held_out_images(run, card, limit)
     rows = []
     notes = []
     if env["tensorrt"] == "not installed":
         rows = [EngineRow(p, "skipped: no TensorRT") for p in precisions]
-        notes.append(decide.NO_TENSORRT_MESSAGE)
+        notes.append(NO_TENSORRT_MESSAGE)
     else:
         for p in precisions:
             try:
@@ -242,34 +233,3 @@ def jetson_check(run: str | Path, precisions: Sequence[str] = DEFAULT_PRECISIONS
             except EdgeclassError as e:
                 rows.append(EngineRow(p, f"failed: {e}"))
     return format_report(env, rows, len(images), str(run), notes)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m edgeclass.tools.jetson_check", description=__doc__.split("\n\n")[0])
-    ap.add_argument("run", help="run folder (runs/NAME) with weights/model.onnx (and model.int8.onnx for int8)")
-    ap.add_argument("--precisions", default=",".join(DEFAULT_PRECISIONS), help="comma-separated: fp32,fp16,int8")
-    ap.add_argument("--batches", default="1,8", help="batch sizes to benchmark (the engines are built up to the largest)")
-    ap.add_argument("--iters", type=int, default=200, help="timed calls per batch size")
-    ap.add_argument("--limit", type=int, help="use at most this many test images")
-    ap.add_argument("--device", type=int, default=0)
-    ap.add_argument("--rebuild", action="store_true", help="rebuild engines even when fresh")
-    ap.add_argument("--out", help="also write the report to this file")
-    a = ap.parse_args(argv)
-    try:
-        precisions = [p.strip() for p in a.precisions.split(",") if p.strip()]
-        bad = [p for p in precisions if p not in decide.PRECISIONS]
-        if bad:
-            raise EdgeclassError(f"unknown precision(s) {', '.join(bad)}; choose from {', '.join(decide.PRECISIONS)}")
-        batches = [int(b) for b in a.batches.split(",") if b.strip()]
-        report = jetson_check(a.run, precisions, batches, a.iters, a.limit, a.device, a.rebuild)
-    except EdgeclassError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(report, end="")
-    if a.out:
-        Path(a.out).write_text(report, encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,53 +1,27 @@
-"""Checkpoints: one dict of tensors and plain values that loads with ``torch.load(weights_only=True)``.
-
-Keys: ``format`` (CHECKPOINT_FORMAT), ``card`` (model card JSON), ``model`` (``net`` state dict,
-torchvision names), and during training ``optimizer``, ``scheduler``, ``epoch``, ``best_metric``,
-``rng`` and ``config``. Written atomically: temp file, fsync, rename.
+"""Checkpoints of a model: made from a network, loaded back into one. The file format (a dict that
+loads with ``torch.load(weights_only=True)``, the card inside it, the safe loader) is
+``edgeclass.artifacts.checkpoint``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import torch
 
+from ..artifacts.checkpoint import FORMAT, card_of, load_checkpoint, save_checkpoint
 from ..errors import EdgeclassError
-from ..fileio import atomic_path
-from ..spec import CHECKPOINT_FORMAT, ModelCard
+from ..spec import ModelCard
 from .models import EdgeClassifier, build_model
-from .safeload import load_weights_only
+
+__all__ = ["card_of", "load_checkpoint", "load_model", "load_weights_into", "make_checkpoint", "save_checkpoint"]
 
 
 def make_checkpoint(model: EdgeClassifier, card: ModelCard, **extra: Any) -> Dict[str, Any]:
     net = model.module.net if hasattr(model, "module") else model.net  # unwrap DDP
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    return {"format": CHECKPOINT_FORMAT, "card": card.to_json(), "model": state, **extra}
-
-
-def save_checkpoint(path: str | os.PathLike, ckpt: Dict[str, Any]) -> Path:
-    """Atomic write: a reader (or a kill) never sees a half-written checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
-    return Path(path)
-
-
-def load_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
-    """Load our checkpoint safely (weights_only). Anything else is a one-line EdgeclassError."""
-    path = Path(path)
-    if path.is_dir():
-        raise EdgeclassError(f"{path} is a folder; give a checkpoint file such as {path}/weights/best.pt")
-    if not path.is_file():
-        raise EdgeclassError(f"checkpoint {path} does not exist")
-    ckpt = load_weights_only(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or "card" not in ckpt or "model" not in ckpt:
-        raise EdgeclassError(f"{path} is not an edgeclass checkpoint")
-    return ckpt
-
-
-def card_of(ckpt: Dict[str, Any]) -> ModelCard:
-    return ModelCard.from_json(ckpt["card"])
+    return {"format": FORMAT, "card": card.to_json(), "model": state, **extra}
 
 
 def load_weights_into(model: EdgeClassifier, ckpt: Dict[str, Any], source: str) -> None:

@@ -18,7 +18,8 @@ from torch import nn
 
 from .. import __version__
 from ..data.datasets import Augment, ImageDataset, eval_dataset, train_dataset
-from ..data.manifest import Dataset, load_dataset
+from ..data.load import load_dataset
+from ..data.manifest import Dataset
 from ..spec import ModelCard, Preprocess
 from . import distributed as D
 from .checkpoint import load_weights_into

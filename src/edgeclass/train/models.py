@@ -73,7 +73,7 @@ def hub_checkpoint_dir() -> Path:
 
 
 def _load_state_file(path: Path) -> Dict[str, torch.Tensor]:
-    from .safeload import load_weights_only
+    from ..artifacts.checkpoint import load_weights_only
 
     obj = load_weights_only(path)
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):

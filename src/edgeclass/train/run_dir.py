@@ -18,6 +18,7 @@ from ..data.manifest import MANIFEST_NAME, Dataset, write_manifest
 from ..errors import EdgeclassError
 from ..fileio import write_text_atomic
 from ..metrics import ClassificationReport
+from ..runs import Run
 from ..spec import ModelCard
 from .config import TrainConfig
 
@@ -62,11 +63,11 @@ def read_results(path: str | os.PathLike) -> List[Dict[str, float]]:
     return rows
 
 
-def write_run_files(run_dir: Path, cfg: TrainConfig, card: ModelCard, data: Dataset, rows: Sequence[dict], resuming: bool) -> None:
+def write_run_files(run: Run, cfg: TrainConfig, card: ModelCard, data: Dataset, rows: Sequence[dict], resuming: bool) -> None:
     """config.json, splits.csv (the manifest used), model_card.json; on resume, results.csv cut back
     to the epochs the checkpoint holds (a kill between writing a row and the checkpoint)."""
-    (run_dir / "weights").mkdir(parents=True, exist_ok=True)
-    manifest = run_dir / MANIFEST_NAME
+    run.weights.mkdir(parents=True, exist_ok=True)
+    manifest = run.manifest
     if not resuming:
         if data.source == "manifest":  # a byte-for-byte copy, so its sha256 is the one in the card
             source = Path(cfg.manifest) if cfg.manifest else Path(cfg.data) / MANIFEST_NAME
@@ -76,26 +77,26 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, card: ModelCard, data: Data
             digest = write_manifest(manifest, data.samples)
         if not card.provenance.get("manifest_sha256"):
             card.provenance["manifest_sha256"] = digest
-        card.save(run_dir / "model_card.json")
+        card.save(run.card)
     config = cfg.to_dict()
     config["data"] = str(Path(cfg.data).resolve())
     config["manifest"] = str(Path(cfg.manifest).resolve()) if cfg.manifest else (
         str((Path(cfg.data) / MANIFEST_NAME).resolve()) if data.source == "manifest" else str(manifest.resolve())
     )
     config["dataset_source"] = data.source
-    write_json(run_dir / "config.json", config)
-    write_text_atomic(run_dir / "results.csv", format_results(rows))
+    write_json(run.config, config)
+    write_text_atomic(run.results, format_results(rows))
 
 
-def write_final_files(run_dir: Path, rows: Sequence[dict], report: ClassificationReport, best_epoch: int, best_top1: float, skipped: List[str]) -> None:
+def write_final_files(run: Run, rows: Sequence[dict], report: ClassificationReport, best_epoch: int, best_top1: float, skipped: List[str]) -> None:
     """metrics.json (test report of the best weights), the training curves and the confusion matrix."""
     from ..plots import plot_confusion_matrix, plot_training_curves
 
     metrics = {"test": report.to_dict(), "best_epoch": best_epoch, "best_val_top1": best_top1, "skipped_images": skipped}
     metrics["test_top1"], metrics["test_top5"] = report.top1, report.top5
-    write_json(run_dir / "metrics.json", metrics)
-    plot_training_curves(rows, run_dir)
-    plot_confusion_matrix(report.confusion, report.classes, run_dir / "confusion_matrix.png", f"test split, top-1 {report.top1:.2%}")
+    write_json(run.metrics, metrics)
+    plot_training_curves(rows, run.root)
+    plot_confusion_matrix(report.confusion, report.classes, run.root / "confusion_matrix.png", f"test split, top-1 {report.top1:.2%}")
 
 
 def epoch_row(epoch: int, train_loss: float, train_acc: float, val_loss: float, val_acc: float, lr: float,

@@ -17,8 +17,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from ..data.manifest import MANIFEST_NAME
 from ..errors import EdgeclassError
+from ..runs import Run
 from ..spec import ModelCard
 from .checkpoint import card_of, load_checkpoint, make_checkpoint
 from .config import TrainConfig
@@ -143,11 +143,10 @@ def resume_config(path: str, overrides: Dict[str, Any]) -> Tuple[TrainConfig, Re
             )
         values[k] = v
     cfg = TrainConfig.from_dict(values).validate()
-    run_dir = Path(path).resolve().parent.parent
-    manifest = run_dir / MANIFEST_NAME
+    run = Run.find(Path(path).resolve())
+    run_dir, manifest, card_file = run.root, run.manifest, run.card
     if not manifest.is_file():
         raise EdgeclassError(f"{manifest} is missing; --resume needs the run folder the checkpoint was written in")
-    card_file = run_dir / "model_card.json"
     if card_file.is_file():
         here, there = ModelCard.load(card_file), card_of(ckpt)
         if (here.arch, here.classes) != (there.arch, there.classes):

@@ -23,6 +23,7 @@ from torch import nn
 from ..data.datasets import UNREADABLE, ImageDataset
 from ..fileio import write_text_atomic
 from ..metrics import ClassificationReport, classification_report
+from ..runs import Run
 from ..spec import ModelCard
 from . import distributed as D
 from .checkpoint import load_checkpoint, load_weights_into, save_checkpoint
@@ -204,8 +205,8 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
     progress = c.progress
     check_epochs_left(resume, progress, cfg.epochs)
     start_epoch = progress.epoch
-    run_dir, rows, card = _open_run_folder(cfg, c, resume, info)
-    weights_dir = run_dir / "weights"
+    run, rows, card = _open_run_folder(cfg, c, resume, info)
+    run_dir = run.root
     log(_start_line(cfg, c, card, info, device, resume, run_dir))
 
     skipped_paths: set = set()  # unreadable images met in any split
@@ -239,40 +240,40 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
         if info.is_main:
             ckpt = training_checkpoint(c.model, card, progress, cfg)
             if improved:
-                save_checkpoint(weights_dir / "best.pt", ckpt)
-            write_text_atomic(run_dir / "results.csv", format_results(rows))
-            save_checkpoint(weights_dir / "last.pt", with_training_state(ckpt, c.optimizer, c.scheduler, c.scaler))
+                save_checkpoint(run.checkpoint("best"), ckpt)
+            write_text_atomic(run.results, format_results(rows))
+            save_checkpoint(run.checkpoint("last"), with_training_state(ckpt, c.optimizer, c.scheduler, c.scaler))
         log(epoch_line(row, cfg.epochs, improved))
         D.barrier(info)
         if cfg.patience and epoch + 1 - progress.best_epoch >= cfg.patience and epoch + 1 < cfg.epochs:
             log(f"early stop: no better val top-1 for {cfg.patience} epochs (best {progress.best_top1:.2%} at epoch {progress.best_epoch})")
             break
         if cfg.stop_after and epoch + 1 - start_epoch >= cfg.stop_after and epoch + 1 < cfg.epochs:
-            log(f"stopped after {cfg.stop_after} epochs as asked; carry on with: edgeclass train --resume {weights_dir / 'last.pt'}")
+            log(f"stopped after {cfg.stop_after} epochs as asked; carry on with: edgeclass train --resume {run.checkpoint('last')}")
             return TrainResult(run_dir, epoch + 1, progress.best_epoch, progress.best_top1, None, sorted(skipped_paths))
 
-    report = _test_best(c, card, weights_dir, info, device, cfg, skipped_paths)
+    report = _test_best(c, card, run, info, device, cfg, skipped_paths)
     if info.is_main:
-        write_final_files(run_dir, rows, report, progress.best_epoch, progress.best_top1, sorted(skipped_paths))
+        write_final_files(run, rows, report, progress.best_epoch, progress.best_top1, sorted(skipped_paths))
     D.barrier(info)  # no rank tears the process group down while rank 0 is still writing
     log(f"test top-1 {report.top1:.2%} top-5 {report.top5:.2%} (best epoch {progress.best_epoch}, val top-1 {progress.best_top1:.2%}); run saved to {run_dir}")
     return TrainResult(run_dir, progress.epoch, progress.best_epoch, progress.best_top1, report, sorted(skipped_paths))
 
 
-def _open_run_folder(cfg: TrainConfig, c: Components, resume: Optional[Resume], info: D.DistInfo) -> Tuple[Path, List[dict], ModelCard]:
-    """(run folder, results rows so far, the card as saved there): rank 0 creates or reopens the
-    folder and writes config/manifest/card; the other ranks learn its path and read the card."""
+def _open_run_folder(cfg: TrainConfig, c: Components, resume: Optional[Resume], info: D.DistInfo) -> Tuple[Run, List[dict], ModelCard]:
+    """(the run, results rows so far, the card as saved there): rank 0 creates or reopens the folder
+    and writes config/manifest/card; the other ranks learn its path and read the card."""
     if resume is not None:
-        run_dir = resume.run_dir
-        rows = [r for r in read_results(run_dir / "results.csv") if r["epoch"] <= c.progress.epoch]
+        root = resume.run_dir
+        rows = [r for r in read_results(Run.at(root).results) if r["epoch"] <= c.progress.epoch]
     else:
-        run_dir = next_run_dir(cfg.project, cfg.name or cfg.arch, cfg.exist_ok).resolve() if info.is_main else None
+        root = next_run_dir(cfg.project, cfg.name or cfg.arch, cfg.exist_ok).resolve() if info.is_main else None
         rows = []
-    run_dir = Path(D.broadcast_object(info, str(run_dir)))
+    run = Run.at(D.broadcast_object(info, str(root)))
     if info.is_main:
-        write_run_files(run_dir, cfg, c.card, c.data, rows, resume is not None)
+        write_run_files(run, cfg, c.card, c.data, rows, resume is not None)
     D.barrier(info)
-    return run_dir, rows, ModelCard.load(run_dir / "model_card.json")
+    return run, rows, ModelCard.load(run.card)
 
 
 def _start_line(cfg: TrainConfig, c: Components, card: ModelCard, info: D.DistInfo, device: torch.device,
@@ -288,11 +289,11 @@ def _start_line(cfg: TrainConfig, c: Components, card: ModelCard, info: D.DistIn
     )
 
 
-def _test_best(c: Components, card: ModelCard, weights_dir: Path, info: D.DistInfo, device: torch.device, cfg: TrainConfig,
+def _test_best(c: Components, card: ModelCard, run: Run, info: D.DistInfo, device: torch.device, cfg: TrainConfig,
                skipped_paths: set) -> ClassificationReport:
     """The test report of ``best.pt`` (loaded into the model); its unreadable images join ``skipped_paths``."""
-    best = load_checkpoint(weights_dir / "best.pt")
-    load_weights_into(c.model, best, str(weights_dir / "best.pt"))
+    best = load_checkpoint(run.checkpoint("best"))
+    load_weights_into(c.model, best, str(run.checkpoint("best")))
     test = evaluate_distributed(c.model, c.test_set, info, device, cfg.val_batch, c.workers, card.num_classes)
     skipped_paths.update(c.test_set.path(i) for i in test.skipped)
     return classification_report(test.scores, test.labels, card.classes)

@@ -92,28 +92,3 @@ def output_specs(outputs: Sequence[str] = (), show: bool = False, save: Optional
     if json:
         specs.append(parse_output(json, "jsonl"))
     return specs
-
-
-def open_output(spec: OutputSpec, fps: float = 30.0) -> Output:
-    from .jsonl import JsonLinesOutput
-    from .video import VideoOutput
-    from .window import WindowOutput
-
-    if spec.kind == "display":
-        return WindowOutput(int(spec.target))
-    if spec.kind == "video":
-        return VideoOutput(spec.target, fps)
-    return JsonLinesOutput(spec.target)
-
-
-def open_outputs(specs: Sequence[OutputSpec], fps: float = 30.0) -> List[Output]:
-    """Every output opened, or none: a failure closes the ones already open."""
-    opened: List[Output] = []
-    try:
-        for spec in specs:
-            opened.append(open_output(spec, fps))
-    except BaseException:
-        for o in opened:
-            o.close()
-        raise
-    return opened

@@ -5,6 +5,9 @@ traced to TorchScript and saved as ``weights/model.<precision>.trt.ts`` with the
 ``_extra_files["edgeclass.json"]`` (like every TorchScript artifact here); loading it needs
 ``import torch_tensorrt`` before ``torch.jit.load``.
 
+Lives in ``engine`` (not ``export``): it takes the engine's batch profile and options
+(``shapes``, ``plan.EngineRequest``) and answers `edgeclass engine`; export may not import engine.
+
 Not run yet: no machine this was written on has a GPU. Calls follow the Torch-TensorRT docs
 (``torch_tensorrt.compile(model, ir="dynamo", inputs=[torch_tensorrt.Input(min_shape, opt_shape,
 max_shape, dtype)])``; fp16 via ``enabled_precisions``, which newer releases deprecate in favour of
@@ -16,14 +19,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import trt as decide
+from ..artifacts import formats, torchscript
 from ..errors import EdgeclassError
-from ..spec import TORCHSCRIPT_EXTRA_FILE
-from ..trt import EngineRequest
+from ..runs import checkpoint_file
+from .plan import EngineRequest
+from .shapes import profile_shapes
 
 
 def output_path(weights_dir: Path, precision: str) -> Path:
-    return weights_dir / f"model.{precision}.trt.ts"
+    return weights_dir / formats.get(f"torch-tensorrt-{precision}").file_name
 
 
 def compile_checkpoint(target: str | os.PathLike, request: EngineRequest) -> Path:
@@ -37,12 +41,11 @@ def compile_checkpoint(target: str | os.PathLike, request: EngineRequest) -> Pat
     if not torch.cuda.is_available():
         raise EdgeclassError("--backend torch-tensorrt needs a CUDA GPU; none is visible to PyTorch")
     from ..train.checkpoint import load_model
-    from .source import resolve_checkpoint
 
-    src = resolve_checkpoint(target)
+    checkpoint = checkpoint_file(target)
     device = torch.device("cuda", request.device)
-    model, card = load_model(src.checkpoint, device=device)
-    shapes = decide.profile_shapes(card.preprocess.imgsz, request.batch, request.min_batch, request.opt_batch, request.max_batch)
+    model, card = load_model(checkpoint, device=device)
+    shapes = profile_shapes(card.preprocess.imgsz, request.batch, request.min_batch, request.opt_batch, request.max_batch)
     spec = torch_tensorrt.Input(min_shape=shapes.min, opt_shape=shapes.opt, max_shape=shapes.max, dtype=torch.float32)
     precisions = {torch.float16, torch.float32} if request.precision == "fp16" else {torch.float32}
     kwargs = {}
@@ -51,7 +54,6 @@ def compile_checkpoint(target: str | os.PathLike, request: EngineRequest) -> Pat
     compiled = torch_tensorrt.compile(model, ir="dynamo", inputs=[spec], enabled_precisions=precisions, **kwargs)
     example = torch.rand(shapes.opt, device=device)
     traced = torch.jit.trace(compiled, example)
-    out = output_path(src.out_dir, request.precision)
+    out = output_path(checkpoint.parent, request.precision)
     engine_card = card.replace(precision=request.precision, provenance={"torch_tensorrt": torch_tensorrt.__version__})
-    torch.jit.save(traced, str(out), _extra_files={TORCHSCRIPT_EXTRA_FILE: engine_card.to_json()})
-    return out
+    return torchscript.save(traced, out, engine_card)

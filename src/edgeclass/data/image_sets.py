@@ -1,8 +1,10 @@
-"""Images for calibration and for accuracy checks, read through the shared preprocessing.
+"""Preprocessed image sets drawn from one split, read through the shared preprocessing.
 
-Calibration draws from the TRAIN split only (never val/test, which judge the result), stratified by
-class so that a small set still covers every class. Val images feed export parity checks and test
-images the INT8 accuracy report.
+``calibration_images`` is the one source of calibration tensors for every INT8 calibrator (ONNX
+Runtime in `edgeclass calibrate`, TensorRT's implicit calibrator in `edgeclass engine --calibrator`):
+TRAIN images only (never val/test, which judge the result), stratified by class so that a small set
+still covers every class. Val images feed export parity checks, test images the INT8 accuracy report
+and jetson-check.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..data.manifest import Dataset, Sample, load_dataset, run_data_paths
 from ..errors import EdgeclassError
 from ..preprocess import preprocess_files
+from ..runs import Run
 from ..spec import ModelCard, class_index
+from .load import load_dataset
+from .manifest import Dataset, Sample
 
 DatasetLike = Union[Dataset, str, os.PathLike]
 
@@ -33,12 +37,11 @@ class DataSource:
     def load(self) -> Dataset:
         return load_dataset(self.root, self.manifest)
 
-
-def run_data_source(run_dir: Optional[Path]) -> Optional[DataSource]:
-    """The dataset a training run used (``edgeclass.data.manifest.run_data_paths``), or None when the
-    run did not record one."""
-    paths = run_data_paths(run_dir) if run_dir is not None else None
-    return DataSource(*paths) if paths else None
+    @classmethod
+    def of_run(cls, run: Run) -> Optional["DataSource"]:
+        """The dataset a training run used (``Run.dataset``), or None when the run records none."""
+        paths = run.dataset()
+        return cls(*paths) if paths else None
 
 
 def as_dataset(dataset: DatasetLike) -> Dataset:
