@@ -22,10 +22,10 @@ from typing import Any, Tuple
 import numpy as np
 
 from .errors import EdgeclassError
+from .spec import CROPS as CROP_KINDS
 
 Box = Tuple[int, int, int, int]
 
-CROP_KINDS = ("full", "face-square", "face-aligned")
 # ArcFace's canonical five points in a 112 x 112 crop (x, y), in the landmark order above
 ARCFACE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],

@@ -16,6 +16,7 @@ Plain Python (no numpy): the runtime, export and tools all import it.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
 import urllib.error
@@ -114,9 +115,11 @@ def download(entry: Download, path: Path, progress: bool = True, timeout: float 
                 raise EdgeclassError(f"{entry.filename} from {entry.url} has sha256 {digest[:16]}..., expected {entry.sha256[:16]}...; not saved (try again, {where})")
     except EdgeclassError:
         raise
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    except urllib.error.HTTPError as e:
+        raise EdgeclassError(f"cannot download {entry.filename} from {entry.url} (HTTP {e.code} {e.reason}); put that file at {path}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
-        raise EdgeclassError(f"cannot download {entry.filename} from {entry.url} ({reason}); offline, put that file at {path}") from None
+        raise EdgeclassError(f"cannot download {entry.filename} from {entry.url} ({reason}); without a network, put that file at {path}") from None
     return path
 
 

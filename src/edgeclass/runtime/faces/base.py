@@ -33,15 +33,15 @@ class Face:
 
     @property
     def size(self) -> int:
-        """The box's shorter side in pixels."""
-        return min(self.box[2] - self.box[0], self.box[3] - self.box[1])
+        """The box's longer side in pixels (what ``DetectorOptions.min_face`` compares with)."""
+        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
 
 
 @dataclass(frozen=True)
 class DetectorOptions:
     """``max_side``: frames whose longer side is larger are shrunk to it before detection (None: full
     size); ``scale``: a further factor in (0, 1] (detection at reduced resolution); ``min_face``:
-    the smallest face reported, box side in pixels of the original frame; ``score``: the detector's
+    the smallest face reported, the box's longer side in pixels of the original frame; ``score``: the detector's
     score threshold (None: its own default)."""
 
     max_side: Optional[int] = 640
@@ -90,7 +90,7 @@ def faces_from_arrays(boxes: np.ndarray, scores: np.ndarray, landmarks: Optional
     y1 = np.clip(np.round(boxes[:, 1]), 0, height).astype(int)
     x2 = np.clip(np.round(boxes[:, 2]), 0, width).astype(int)
     y2 = np.clip(np.round(boxes[:, 3]), 0, height).astype(int)
-    side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     keep = (side >= min_face) & (x2 - x1 >= 2) & (y2 - y1 >= 2)
     pts = None if landmarks is None else np.asarray(landmarks, np.float32).reshape(-1, 5, 2) / np.float32(factor)
     faces = [

@@ -77,8 +77,10 @@ class FaceTracker:
     newest velocity measurement (1 = no smoothing); ``coast``: factor applied to the velocity of a
     track that a detection round missed (it slows down instead of drifting off)."""
 
-    def __init__(self, min_iou: float = 0.3, max_missed: int = 10, smoothing: float = 0.6, coast: float = 0.5):
+    def __init__(self, min_iou: float = 0.3, max_missed: int = 10, smoothing: float = 0.6, coast: float = 0.5,
+                 max_jump: float = 1.0):
         self.min_iou = min_iou
+        self.max_jump = max_jump
         self.max_missed = max_missed
         self.smoothing = smoothing
         self.coast = coast
@@ -113,15 +115,25 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return result
 
+    def _affinity(self, track: Track, face: Face) -> float:
+        """IoU when it reaches ``min_iou``; else below every IoU match, higher for nearer centres
+        (within ``max_jump`` sizes); else 0."""
+        overlap = iou(track.box, face.box)
+        if overlap >= self.min_iou:
+            return overlap
+        a, b = _state(track.box), _state(face.box)
+        jump = float(np.hypot(*(a[:2] - b[:2])) / max(a[2], a[3], b[2], b[3], 1.0))
+        return self.min_iou * 0.99 * (1.0 - jump / self.max_jump) if jump < self.max_jump else 0.0
+
     def _match(self, faces: Sequence[Face]) -> dict:
         pairs = sorted(
-            ((iou(t.box, f.box), ti, fi) for ti, t in enumerate(self.tracks) for fi, f in enumerate(faces)),
+            ((self._affinity(t, f), ti, fi) for ti, t in enumerate(self.tracks) for fi, f in enumerate(faces)),
             reverse=True,
         )
         owner: dict = {}
         used = set()
-        for overlap, ti, fi in pairs:
-            if overlap < self.min_iou:
+        for affinity, ti, fi in pairs:
+            if affinity <= 0.0:
                 break
             if ti in used or fi in owner:
                 continue
