@@ -248,3 +248,20 @@ def test_fetch_model_uses_the_cached_file_without_a_network(tmp_path):
     assert fetch_model("yunet", tmp_path) == cached  # no download attempted (there is no network)
     with pytest.raises(EdgeclassError):
         fetch_model("no-such-model", tmp_path)
+
+
+def test_face_models_command_lists_converts_and_fails_in_one_line(tmp_path, monkeypatch, capsys, mtcnn_models):
+    from edgeclass.tools.face_models import main
+
+    monkeypatch.setenv("EDGECLASS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    for name in MTCNN_FILES.values():
+        shutil.copy(mtcnn_models / name, tmp_path / "models" / name)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "mtcnn-pnet  yes" in out and "yunet       no" in out
+    assert main(["convert", "mtcnn"]) == 0 and "already" in capsys.readouterr().out
+    assert main(["fetch", "no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown model") and err.count("\n") == 1
+    assert main(["convert", "yunet"]) == 2 and main(["frobnicate"]) == 2

@@ -6,7 +6,8 @@ PNet scans an image pyramid (one level per factor 0.709, the first one maps ``mi
 box regression, squaring. The ONNX files come from ``edgeclass.export.mtcnn.convert_mtcnn`` (weights
 of the facenet-pytorch wheel, MIT); this module never needs torch.
 
-ONet's landmark order is the package's convention (``base``): image-left eye, image-right eye, nose,
+The smallest face it can find is PNet's 12 px window at the detection resolution (``min_face``
+below that is raised to it; the frame is never enlarged). ONet's landmark order is the package's convention (``base``): image-left eye, image-right eye, nose,
 image-left mouth corner, image-right mouth corner.
 """
 
