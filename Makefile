@@ -16,8 +16,10 @@ SOURCE ?= 0
 PRECISION ?= fp16
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
+# MTCNN's weights ship in this wheel (MIT). --no-deps: it pins an old torch; only its data files are used.
+FACENET_WHEEL ?= facenet-pytorch==2.6.0
 
-.PHONY: setup test docs demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
+.PHONY: setup face-models face-testdata test docs demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
 
 help:
 	@echo "make setup | test | docs | demo | train DATA=.. ARCH=.. RECIPE=.. | export RUN=.. | calibrate RUN=.."
@@ -29,7 +31,18 @@ $(VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev,docs]'
+	$(BIN)/pip install -q --no-deps $(FACENET_WHEEL)
+	$(BIN)/python -m edgeclass.tools.face_models convert mtcnn
 	touch $@
+
+# face-models: MTCNN ONNX into $$EDGECLASS_HOME/models (done by setup); FETCH=yunet downloads YuNet too
+face-models: setup
+	$(BIN)/python -m edgeclass.tools.face_models convert mtcnn
+	$(if $(FETCH),$(BIN)/python -m edgeclass.tools.face_models fetch $(FETCH))
+
+# face-testdata: the group photo of the insightface sdist (pip download) for the face tests and benchmark
+face-testdata: setup
+	$(BIN)/python -c "from edgeclass.tools.face_samples import group_photo_path; print(group_photo_path())"
 
 # test: the suite, then the docs build (a broken link or anchor in docs/ fails `make test`, hence CI)
 test: setup

@@ -79,3 +79,33 @@ def calibrated_run(tmp_path_factory, exported_run) -> Path:
     result = run_calibration(CalibrationConfig(source=run, num=200, batch=20))
     assert result.ok, f"fixture calibration exceeded its drop budget: {[(m.name, m.drop_points) for m in result.models]}"
     return run
+
+
+@pytest.fixture(scope="session")
+def mtcnn_models(tmp_path_factory) -> Path:
+    """A model folder with MTCNN's three ONNX files, converted by the real converter from the
+    facenet-pytorch wheel (``make setup`` installs it --no-deps). Session-scoped: read-only."""
+    from edgeclass.errors import EdgeclassError
+    from edgeclass.export.mtcnn import convert_mtcnn, wheel_weights_dir
+
+    try:
+        wheel_weights_dir()
+    except EdgeclassError as e:
+        pytest.skip(f"MTCNN weights unavailable: {e}")
+    folder = tmp_path_factory.mktemp("face-models")
+    convert_mtcnn(folder, log=lambda _msg: None)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def group_frame():
+    """The insightface sdist's group photo (six faces, labelled), fetched once with pip into the
+    edgeclass cache (``make face-testdata``); skipped, with the reason printed, when pip cannot."""
+    from edgeclass.errors import EdgeclassError
+    from edgeclass.tools.face_samples import group_photo
+
+    try:
+        return group_photo()
+    except EdgeclassError as e:
+        print(f"group photo unavailable: {e}")
+        pytest.skip(f"group photo unavailable: {e}")

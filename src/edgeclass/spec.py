@@ -29,6 +29,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 RESIZE_MODES = ("shorter-crop", "stretch")
 INTERPOLATIONS = ("linear", "area", "nearest", "cubic")
+CROPS = ("full", "face-square", "face-aligned")  # what of a frame the model sees (edgeclass.facecrop)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Preprocess:
     ``shorter-crop``: resize the shorter side to ``resize`` (keeping aspect), centre-crop ``imgsz``.
     ``stretch``: resize straight to ``imgsz`` x ``imgsz``.
     Then scale to float32 [0, 1], HWC -> CHW. ``mean``/``std`` are applied inside the model.
+    ``crop``: the region given to that transform, ``full`` frame or a face crop (``edgeclass.facecrop``).
     """
 
     imgsz: int = 224
@@ -49,6 +51,7 @@ class Preprocess:
     channel_order: str = "RGB"
     value_range: Tuple[float, float] = (0.0, 1.0)
     layout: str = "NCHW"
+    crop: str = "full"
 
     @classmethod
     def for_size(cls, imgsz: int, crop_ratio: float = 0.875, **kwargs: Any) -> "Preprocess":
@@ -69,6 +72,8 @@ class Preprocess:
     def validate(self) -> "Preprocess":
         if self.mode not in RESIZE_MODES:
             raise EdgeclassError(f"unknown resize mode {self.mode!r} (choose from {', '.join(RESIZE_MODES)})")
+        if self.crop not in CROPS:
+            raise EdgeclassError(f"unknown crop {self.crop!r} (choose from {', '.join(CROPS)})")
         if self.interpolation not in INTERPOLATIONS:
             raise EdgeclassError(f"unknown interpolation {self.interpolation!r}")
         if self.mode == "shorter-crop" and self.resize < self.imgsz:

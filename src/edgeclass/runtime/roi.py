@@ -4,18 +4,25 @@ Faces come from OpenCV's bundled frontal-face Haar cascade (no download, runs ev
 model file is given, from YuNet (``cv2.FaceDetectorYN``, more accurate and rotation-tolerant). Each
 face is classified on a padded square crop. ``IoUTracker`` gives boxes stable ids across frames so
 the runtime can smooth each person's probabilities separately.
+
+The crop helpers and the tracker now live in ``edgeclass.facecrop`` and ``runtime.faces`` (with the
+new detectors); they are re-exported here for the live loop until it moves to those modules.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import EdgeclassError
+from ..facecrop import crop, padded_square
+from .faces.boxes import iou
+from .faces.tracker import IoUTracker, Track
+
+__all__ = ["Box", "Detection", "FaceDetector", "IoUTracker", "Track", "check_roi", "crop", "full_frame_box", "iou", "padded_square"]
 
 Box = Tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels, x2/y2 exclusive
 
@@ -107,88 +114,6 @@ class FaceDetector:
             return []
         side = min(h, w) * self.min_face
         return [((float(f[0]), float(f[1]), float(f[2]), float(f[3])), float(f[-1])) for f in faces if min(f[2], f[3]) >= side]
-
-
-def padded_square(box: Box, pad: float, width: int, height: int) -> Box:
-    """A square around ``box`` grown by ``pad`` (fraction of its size) on each side, inside the frame:
-    the classifier sees the whole head with a little context, undistorted."""
-    x1, y1, x2, y2 = box
-    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
-    side = max(x2 - x1, y2 - y1) * (1.0 + 2.0 * pad)
-    side = min(side, width, height)
-    nx1 = int(round(min(max(cx - side / 2.0, 0.0), width - side)))
-    ny1 = int(round(min(max(cy - side / 2.0, 0.0), height - side)))
-    s = int(round(side))
-    return (nx1, ny1, min(width, nx1 + s), min(height, ny1 + s))
-
-
-def crop(image: np.ndarray, box: Box) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    return image[y1:y2, x1:x2]
-
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-@dataclass
-class Track:
-    id: int
-    box: Box
-    hits: int = 1
-    missed: int = 0
-
-
-class IoUTracker:
-    """Greedy IoU matching of this frame's boxes to the previous tracks.
-
-    A box that overlaps a track by at least ``min_iou`` keeps its id (best overlaps matched first); a
-    track unseen for more than ``max_missed`` frames is forgotten; other boxes start new tracks.
-    """
-
-    def __init__(self, min_iou: float = 0.3, max_missed: int = 10):
-        self.min_iou = min_iou
-        self.max_missed = max_missed
-        self.tracks: List[Track] = []
-        self._ids = itertools.count(1)
-
-    def update(self, boxes: Sequence[Box]) -> List[Track]:
-        """The track of each box, in the order of ``boxes``."""
-        pairs = sorted(
-            ((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)),
-            reverse=True,
-        )
-        owner: dict = {}
-        used_tracks = set()
-        for overlap, ti, bi in pairs:
-            if overlap < self.min_iou:
-                break
-            if ti in used_tracks or bi in owner:
-                continue
-            owner[bi] = ti
-            used_tracks.add(ti)
-        result: List[Track] = []
-        for bi, box in enumerate(boxes):
-            if bi in owner:
-                t = self.tracks[owner[bi]]
-                t.box, t.hits, t.missed = tuple(box), t.hits + 1, 0  # type: ignore[assignment]
-            else:
-                t = Track(next(self._ids), tuple(box))  # type: ignore[arg-type]
-                self.tracks.append(t)
-            result.append(t)
-        matched = {id(t) for t in result}
-        for t in self.tracks:
-            if id(t) not in matched:
-                t.missed += 1
-        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
-        return result
-
-    def alive_ids(self) -> List[int]:
-        return [t.id for t in self.tracks]
 
 
 def check_roi(mode: str) -> str:
