@@ -1,8 +1,10 @@
 """INT8 quantization with ONNX Runtime: one calibration, two Q/DQ models.
 
 - ``model.int8.onnx`` (TensorRT): signed INT8 activations and weights, every zero point 0, per-channel
-  weight scales. Biases stay float (TensorRT fuses them in higher precision). This is what
-  TensorRT 8.5+, 10.x and 11.x build as an explicitly quantized network.
+  weight scales, biases float (TensorRT fuses them in higher precision), and Q/DQ placed by
+  TensorRT's rules (``placement``: conv/GEMM inputs and weights, the residual input of an Add, no
+  Q/DQ on outputs). Opset 17: what TensorRT 8.5 / 8.6 parse; 10.x and 11.x build it too (for their
+  strongly typed builds ``modelopt_ptq`` adds an fp16 opset-19 variant).
 - ``model.int8-cpu.onnx`` (ONNX Runtime on x86/ARM CPUs): unsigned activations, signed per-channel
   weights (U8S8), float biases (ONNX Runtime folds them when it fuses Q/DQ + Conv into QLinearConv;
   int32 biases from the quantizer prevent most of those fusions). ONNX Runtime's CPU kernels are
@@ -46,6 +48,7 @@ class Target:
     name: str
     file_name: str
     signed_activations: bool
+    placement: str = "onnxruntime"  # "onnxruntime": quantize_static's default placement; "tensorrt": placement.py
 
     def quantize_kwargs(self):
         from onnxruntime.quantization import QuantFormat, QuantType
@@ -64,7 +67,7 @@ class Target:
         )
 
 
-TENSORRT = Target("int8", "model.int8.onnx", signed_activations=True)
+TENSORRT = Target("int8", "model.int8.onnx", signed_activations=True, placement="tensorrt")
 CPU = Target("int8-cpu", "model.int8-cpu.onnx", signed_activations=False)
 TARGETS = (TENSORRT, CPU)
 
@@ -163,6 +166,12 @@ def quantize(model_path: Path, out_path: Path, target: Target, cache_path: Path,
     float; ``only`` restricts quantization to those nodes (used to measure one layer's sensitivity)."""
     from onnxruntime.quantization import quantize_static
 
+    if target.placement == "tensorrt":
+        from .placement import quantize_tensorrt
+
+        with atomic_path(out_path) as tmp:
+            quantize_tensorrt(model_path, tmp, cache_path, method, exclude=exclude, only=only)
+        return out_path
     with atomic_path(out_path) as tmp, quiet_ort_logs():
         quantize_static(
             str(model_path),
