@@ -22,14 +22,16 @@ def test_static_onnx_gets_no_shape_flags_and_dynamic_gets_all_three():
 
 def test_dla_forces_equal_shapes_and_implicit_int8():
     ranged = profile_shapes(64, min_batch=1, opt_batch=2, max_batch=8)
-    plan = rules.plan_dla(TrtVersion(10, 3), "int8", ranged, calibrator=False, batch_given=False)
+    plan = rules.plan_dla(TrtVersion(10, 3), "int8", ranged, calibrator=False, range_given=False)
     assert plan.shapes.static and plan.shapes.batches == (2, 2, 2) and plan.calibrator
     lines = rules.trtexec_shape_args(plan.shapes, "images", None)
     assert len({line.split(":", 1)[1] for line in lines}) == 1  # min = opt = max
-    fp16 = rules.plan_dla(TrtVersion(8, 5, 2), "fp16", ranged, calibrator=False, batch_given=False)
+    with pytest.raises(EdgeclassError, match="use --batch N"):
+        rules.plan_dla(TrtVersion(10, 3), "fp16", ranged, calibrator=False, range_given=True)
+    fp16 = rules.plan_dla(TrtVersion(8, 5, 2), "fp16", ranged, calibrator=False, range_given=False)
     assert not fp16.calibrator
     with pytest.raises(EdgeclassError, match="no implicit INT8 calibration"):
-        rules.plan_dla(TrtVersion(11, 4, 1), "int8", ranged, calibrator=False, batch_given=False)
+        rules.plan_dla(TrtVersion(11, 4, 1), "int8", ranged, calibrator=False, range_given=False)
 
 
 def test_dla_placement_lists_the_gpu_fallback_layers():

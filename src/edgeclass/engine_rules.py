@@ -43,13 +43,13 @@ class DlaPlan:
     calibrator: bool  # int8 through the implicit calibrator (fp32 model.onnx + calibration cache)
 
 
-def plan_dla(version: TrtVersion, precision: str, shapes: ProfileShapes, calibrator: bool, batch_given: bool) -> DlaPlan:
-    """What a ``--dla-core`` build must be: a static profile (the opt batch when the user gave a
-    range without ``--batch``), and for int8 the implicit calibrator, because DLA on TensorRT
+def plan_dla(version: TrtVersion, precision: str, shapes: ProfileShapes, calibrator: bool, range_given: bool) -> DlaPlan:
+    """What a ``--dla-core`` build must be: a static profile (the opt batch of the default range; a
+    range the user asked for with --min/--max-batch is an error), and for int8 the implicit calibrator, because DLA on TensorRT
     8.5-10.7 does not run explicitly quantized (Q/DQ) layers: they would all fall back to the GPU."""
     if not shapes.static:
-        if batch_given:
-            raise EdgeclassError(f"DLA needs one fixed batch (min = opt = max); got {shapes.batches}: use --batch N")
+        if range_given:
+            raise EdgeclassError(f"DLA needs one fixed batch (min = opt = max), not the range {shapes.batches}: use --batch N")
         shapes = ProfileShapes(shapes.opt, shapes.opt, shapes.opt)
     if precision == "int8" and not calibrator:
         if version.major >= 11:
