@@ -145,7 +145,7 @@ def main() -> int:
     print("| model | INT8 file | rel. err | mean abs d / mean abs f | top-1 | drop (pt) | polygraphy@0.05 | TensorRT lint |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['variant']} | {r['rel']:.4f} | {r['mad']:.4f} | {r['top1']:.2%} | {r['drop']:.2f} | "
+        print(f"| {r['model']} | {r['variant']} | {r['rel']:.2e} | {r['mad']:.4f} | {r['top1']:.2%} | {r['drop']:.2f} | "
               f"{r['poly']:.1%} | {r['lint']} |")
     return 0
 

@@ -75,6 +75,12 @@ def test_nonzero_int8_zero_point(clean):
     assert "asymmetric-or-unsigned-qdq" in rules_of(clean)
 
 
+def test_missing_zero_point_means_uint8(clean):
+    q = next(n for n in clean.graph.node if n.op_type == "QuantizeLinear")
+    del q.input[2]
+    assert "asymmetric-or-unsigned-qdq" in rules_of(clean)
+
+
 def test_fp16_scale_below_opset_19(clean):
     from onnx import TensorProto, numpy_helper
     import numpy as np

@@ -54,7 +54,7 @@ RULES = (
          "TensorRT's ONNX parser rejects opsets above the one it was built for (8.5 and 8.6: 17).",
          "onnx/onnx-tensorrt README per release branch (8.5-GA, 8.6-GA); see docs/tensorrt-notes.md"),
     Rule("asymmetric-or-unsigned-qdq", "error",
-         "a Q/DQ with a nonzero or uint8 zero point",
+         "a Q/DQ with a nonzero or uint8 zero point, or none (ONNX's default is uint8)",
          "TensorRT's quantization is symmetric signed INT8 (zero point 0); UINT8 and asymmetric Q/DQ "
          "are only parsed for DLA with OnnxParserFlag kENABLE_UINT8_AND_ASYMMETRIC_QUANTIZATION_DLA.",
          f"{TRT_GUIDE} (symmetric quantization scheme); TensorRT 11.x 'ONNX Parser Flags for DLA'"),
@@ -128,7 +128,10 @@ def _zero_points(model: Any, index: GraphIndex, _opset: Optional[int]) -> Iterat
 
     inits = {t.name: t for t in model.graph.initializer}
     for node in index.nodes:
-        if node.op_type not in QDQ_OPS or len(node.input) < 3 or node.input[2] not in inits:
+        if node.op_type in QDQ_OPS and (len(node.input) < 3 or not node.input[2]):
+            yield _finding("asymmetric-or-unsigned-qdq", node.name, "no zero point: ONNX then defaults to uint8")
+            continue
+        if node.op_type not in QDQ_OPS or node.input[2] not in inits:
             continue
         zp = inits[node.input[2]]
         if zp.data_type == TensorProto.UINT8 or numpy_helper.to_array(zp).any():
