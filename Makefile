@@ -30,7 +30,7 @@ setup: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev,docs]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev,docs,modelopt]'
 	$(BIN)/pip install -q --no-deps $(FACENET_WHEEL)
 	$(BIN)/python -m edgeclass.tools.face_models convert mtcnn
 	touch $@

@@ -109,3 +109,35 @@ def group_frame():
     except EdgeclassError as e:
         print(f"group photo unavailable: {e}")
         pytest.skip(f"group photo unavailable: {e}")
+
+
+@pytest.fixture(scope="session")
+def resnet18_qdq(tmp_path_factory) -> dict:
+    """A torchvision ResNet-18 (random weights, 10 classes, 64 px) exported by the project's own ONNX
+    exporter (opset 17) and quantized from one calibration (32 random images, minmax) three ways:
+    ``trt`` (TensorRT placement, model.int8.onnx), ``ort`` (ONNX Runtime's default placement with the
+    TensorRT target's signed settings: what model.int8.onnx used to be) and ``cpu`` (U8S8). Also
+    ``fp32``, ``ranges`` (the calibration cache) and ``images``. Session-scoped: read-only."""
+    import numpy as np
+    import onnx
+    import torch
+
+    from edgeclass.calibration.quantize import CPU, TENSORRT, Target, calibrate, ensure_node_names, quantize
+    from edgeclass.export.onnx_export import export_onnx
+    from edgeclass.spec import ModelCard, Preprocess
+    from edgeclass.train.models import build_model
+
+    work = tmp_path_factory.mktemp("resnet18_qdq")
+    torch.manual_seed(0)
+    card = ModelCard(classes=[f"c{i}" for i in range(10)], arch="resnet18", preprocess=Preprocess.for_size(64))
+    fp32 = export_onnx(build_model(card).eval(), card, work / "model.onnx", torch.rand(1, 3, 64, 64))
+    model = onnx.load(str(fp32))
+    ensure_node_names(model)
+    onnx.save(model, str(fp32))
+    images = np.random.default_rng(0).random((32, 3, 64, 64), dtype=np.float32)
+    ranges = calibrate(fp32, images, 16, "minmax", work / "ranges.json")
+    ort_default = Target("int8-ort-default", "model.int8-ort.onnx", signed_activations=True)
+    out = {"fp32": fp32, "ranges": ranges, "images": images}
+    for key, target in (("trt", TENSORRT), ("ort", ort_default), ("cpu", CPU)):
+        out[key] = quantize(fp32, work / target.file_name, target, ranges, "minmax")
+    return out

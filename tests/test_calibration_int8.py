@@ -83,7 +83,9 @@ def test_int8_accuracy_report_is_within_budget(calibrated_run):
     report = json.loads((calibrated_run / "weights" / "calibration.json").read_text())
     assert report["passed"] and report["fp32_top1"] >= 0.9 and report["calibration_images"] == 200
     by_name = {m["name"]: m for m in report["models"]}
-    assert set(by_name) == {"int8", "int8-cpu"}
+    from edgeclass.calibration.modelopt_ptq import modelopt_version
+
+    assert set(by_name) == {"int8", "int8-cpu"} | ({"int8-fp16"} if modelopt_version() else set())
     for m in by_name.values():
         assert m["drop_points"] <= 1.0
         assert m["agreement"] >= 0.97
@@ -131,7 +133,8 @@ def test_fallback_keeps_sensitive_layers_float_and_fails_an_impossible_budget(tm
     for m in report["models"]:
         assert m["initial_drop_points"] is not None
         assert sorted(m["float_layers"]) == sorted(name for name, _ in m["sensitivity"])
-        assert len(m["float_layers"]) == 3  # conv, conv, fc of the simple CNN
+        # conv, conv, fc of the simple CNN; the TensorRT files keep the fc (a matrix-vector GEMM) float anyway
+        assert len(m["float_layers"]) == (3 if m["name"] == "int8-cpu" else 2)
         scores = [s for _, s in m["sensitivity"]]
         assert scores == sorted(scores, reverse=True)
     import onnx

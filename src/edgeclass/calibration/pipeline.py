@@ -1,6 +1,8 @@
-"""`edgeclass calibrate`: fp32 ONNX + TRAIN images -> model.int8.onnx (TensorRT) and
-model.int8-cpu.onnx (ONNX Runtime CPU), an accuracy report on the TEST split, and a sensitivity
-fallback that keeps the most sensitive layers in float until the top-1 drop fits ``max_drop``."""
+"""`edgeclass calibrate`: fp32 ONNX + TRAIN images -> model.int8.onnx (TensorRT, opset 17),
+model.int8-fp16.onnx (strongly typed TensorRT 10/11, where ModelOpt is installed) and
+model.int8-cpu.onnx (ONNX Runtime CPU), an accuracy report on the TEST split, a sensitivity fallback
+that keeps the most sensitive layers in float until the top-1 drop fits ``max_drop``, and the
+TensorRT placement lint on every TensorRT file (``int8_targets``)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from ..runs import Run
 from ..spec import ModelCard, sha256_file
 from ..inference import onnx_logits
 from .evaluate import Comparison, compare_to_fp32, relative_logit_error
+from .int8_targets import calibration_targets, lint_target, placement_record
 from .quantize import (
-    DEFAULT_PERCENTILE, METHODS, TARGETS, Target, calibrate, ensure_node_names, quantizable_nodes, quantize, range_amax,
+    DEFAULT_PERCENTILE, METHODS, TENSORRT, Target, calibrate, ensure_node_names, quantizable_nodes, quantize, range_amax,
 )
 
 REPORT_FILE = "calibration.json"
@@ -67,6 +70,8 @@ class ModelReport:
     sensitivity: List[Tuple[str, float]] = field(default_factory=list)  # (layer, relative logit error), worst first
     initial_drop_points: Optional[float] = None  # before the fallback, when it ran
     passed: bool = True
+    placement: str = ""  # how the Q/DQ were placed (the card records the same)
+    lint: Optional[List[dict]] = None  # TensorRT placement findings (None: not a TensorRT file)
 
 
 @dataclass
@@ -79,6 +84,7 @@ class CalibrationResult:
     models: List[ModelReport]
     report_path: Optional[Path] = None
     trt_cache: Optional[Path] = None
+    notes: List[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +146,7 @@ def int8_card(card: ModelCard, target: Target, parent_sha: str, cfg: Calibration
                 "calibration_split": "train",
                 "seed": cfg.seed,
                 "float_layers": list(float_layers),
+                **placement_record(target),
             },
         },
     )
@@ -149,20 +156,38 @@ class Workbench:
     """Quantizes one target with a given float-layer list and measures it (shared state of the fallback)."""
 
     def __init__(self, model: Path, cache: Path, method: str, work: Path, test: Tuple[np.ndarray, np.ndarray],
-                 fp32_test: np.ndarray, classes: List[str]):
+                 fp32_test: np.ndarray, classes: List[str], calib: np.ndarray, batch: int):
         self.model, self.cache, self.method, self.work = model, cache, method, work
         self.test_x, self.test_y = test
         self.fp32_test, self.classes = fp32_test, classes
+        self.calib, self.batch = calib, batch  # ModelOpt calibrates itself, on the same images
 
     def build(self, target: Target, out: Path, exclude: List[str] = ()) -> Comparison:
-        quantize(self.model, out, target, self.cache, self.method, exclude=exclude)
+        if target.placement == "modelopt":
+            from .modelopt_ptq import quantize_modelopt
+
+            quantize_modelopt(self.model, out, self.calib, self.batch, exclude=exclude)
+        else:
+            quantize(self.model, out, target, self.cache, self.method, exclude=exclude)
         return compare_to_fp32(self.fp32_test, onnx_logits(out, self.test_x), self.test_y, self.classes)
 
+    def candidates(self, target: Target) -> List[str]:
+        """The layers ``target`` quantizes: the sensitivity fallback may keep any of them float."""
+        if target.placement == "tensorrt":
+            import onnx
+
+            from .placement import plan_placement
+
+            return plan_placement(onnx.load(str(self.model))).quantize
+        return quantizable_nodes(self.model)
+
     def sensitivity(self, target: Target, images: np.ndarray) -> List[Tuple[str, float]]:
-        """Each layer quantized alone: relative logit error on ``images``, worst first."""
+        """Each layer quantized alone: relative logit error on ``images``, worst first. ModelOpt's
+        file is ranked with the TensorRT placement (the same rules, and a probe costs no recalibration)."""
+        target = TENSORRT if target.placement == "modelopt" else target
         ref = onnx_logits(self.model, images)
         scores = []
-        for node in quantizable_nodes(self.model):
+        for node in self.candidates(target):
             probe = self.work / f"probe.{target.name}.onnx"
             quantize(self.model, probe, target, self.cache, self.method, only=[node])
             scores.append((node, relative_logit_error(ref, onnx_logits(probe, images))))
@@ -209,11 +234,12 @@ def run_calibration(cfg: CalibrationConfig) -> CalibrationResult:
         named = onnx_artifact.save(model, work / "model.onnx")
         cache = calibrate(named, calib, cfg.batch, cfg.method, work / "ranges.json", cfg.percentile)
         fp32_test = onnx_logits(named, test[0])
-        bench = Workbench(named, cache, cfg.method, work, test, fp32_test, card.classes)
+        bench = Workbench(named, cache, cfg.method, work, test, fp32_test, card.classes, calib, cfg.batch)
         fp32_top1 = float(np.mean(fp32_test.argmax(1) == test[1]))
         sens_images: Optional[np.ndarray] = None
         reports = []
-        for target in TARGETS:
+        targets, notes = calibration_targets()
+        for target in targets:
             out = out_dir / target.file_name
             first = bench.build(target, out)
             cmp_, excluded, ranking, initial = first, [], [], None
@@ -223,18 +249,22 @@ def run_calibration(cfg: CalibrationConfig) -> CalibrationResult:
                 initial = first.drop_points
                 cmp_, excluded, ranking = fit_budget(bench, target, out, first, cfg.max_drop, sens_images)
             onnx_artifact.write_card(out, int8_card(card, target, parent_sha, cfg, len(calib), excluded))
+            findings = lint_target(target, out)
+            lint_errors = [f for f in findings or [] if f.severity == "error"]
             reports.append(ModelReport(
                 name=target.name, path=str(out), top1=cmp_.top1, drop_points=cmp_.drop_points, agreement=cmp_.agreement,
                 per_class_delta=cmp_.per_class_delta, float_layers=excluded,
                 sensitivity=[(n, round(s, 6)) for n, s in ranking], initial_drop_points=initial,
-                passed=cmp_.drop_points <= cfg.max_drop,
+                passed=cmp_.drop_points <= cfg.max_drop and not lint_errors,
+                placement=str(placement_record(target)["placement"]),
+                lint=None if findings is None else [f.to_dict() for f in findings],
             ))
         cache_path = None
         if cfg.trt_cache_version:
             code = trt_cache.version_number(cfg.trt_cache_version)
             cache_path = trt_cache.write(out_dir / trt_cache.FILE_NAME, range_amax(cache), code)
 
-    result = CalibrationResult(fp32_top1, len(test[1]), len(calib), cfg.method, cfg.max_drop, reports, trt_cache=cache_path)
+    result = CalibrationResult(fp32_top1, len(test[1]), len(calib), cfg.method, cfg.max_drop, reports, trt_cache=cache_path, notes=notes)
     result.report_path = out_dir / REPORT_FILE
     write_json_atomic(result.report_path, result.to_dict())
     return result
@@ -254,9 +284,14 @@ def format_report(result: CalibrationResult) -> str:
             f"{m.name:<10} {m.top1:>8.2%} {m.drop_points:>7.2f}p {m.agreement:>8.2%}  {worst_text:<22} "
             f"{'ok' if m.passed else 'FAIL'}"
         )
+        if m.lint is not None:
+            lines.append(f"  {m.placement}: TensorRT lint " + ("clean" if not m.lint else "; ".join(
+                f"{f['severity']} {f['rule']} at {f['node']}" for f in m.lint[:5]) + (" ..." if len(m.lint) > 5 else "")))
         if m.initial_drop_points is not None:
             lines.append(
                 f"  fallback: drop {m.initial_drop_points:.2f}p before; kept {len(m.float_layers)} layer(s) in float: "
                 + ", ".join(m.float_layers)
             )
+    lines += [f"note: {n}" for n in result.notes]
+    lines.append("(accuracy is ONNX Runtime's CPU emulation of each file, not a TensorRT engine: `make jetson-check` measures the engine)")
     return "\n".join(lines)

@@ -1,8 +1,10 @@
 """INT8 quantization with ONNX Runtime: one calibration, two Q/DQ models.
 
 - ``model.int8.onnx`` (TensorRT): signed INT8 activations and weights, every zero point 0, per-channel
-  weight scales. Biases stay float (TensorRT fuses them in higher precision). This is what
-  TensorRT 8.5+, 10.x and 11.x build as an explicitly quantized network.
+  weight scales, biases float (TensorRT fuses them in higher precision), and Q/DQ placed by
+  TensorRT's rules (``placement``: conv/GEMM inputs and weights, the residual input of an Add, no
+  Q/DQ on outputs). Opset 17: what TensorRT 8.5 / 8.6 parse; 10.x and 11.x build it too (for their
+  strongly typed builds ``modelopt_ptq`` adds an fp16 opset-19 variant).
 - ``model.int8-cpu.onnx`` (ONNX Runtime on x86/ARM CPUs): unsigned activations, signed per-channel
   weights (U8S8), float biases (ONNX Runtime folds them when it fuses Q/DQ + Conv into QLinearConv;
   int32 biases from the quantizer prevent most of those fusions). ONNX Runtime's CPU kernels are
@@ -18,14 +20,10 @@ the KL search uses 255 quantized bins, as TensorRT's entropy calibrator does.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -33,9 +31,9 @@ from ..artifacts import formats
 from ..artifacts import onnx as onnx_artifact
 from ..errors import EdgeclassError
 from ..fileio import atomic_path
+from .ort_quant import QUANTIZED_OP_TYPES, _method_enum, quiet_ort_logs  # noqa: F401 (re-exported)
 
 METHODS = ("minmax", "percentile", "entropy")
-QUANTIZED_OP_TYPES = ("Conv", "Gemm", "MatMul")  # layers whose weights are quantized (sensitivity candidates)
 ENTROPY_BINS = 2048
 ENTROPY_QUANTIZED_BINS = 255
 DEFAULT_PERCENTILE = 99.999
@@ -48,6 +46,7 @@ class Target:
     name: str
     file_name: str
     signed_activations: bool
+    placement: str = "onnxruntime"  # "onnxruntime": quantize_static's default placement; "tensorrt": placement.py
 
     def quantize_kwargs(self):
         from onnxruntime.quantization import QuantFormat, QuantType
@@ -66,7 +65,7 @@ class Target:
         )
 
 
-TENSORRT = Target("int8", formats.get("onnx-int8").file_name, signed_activations=True)
+TENSORRT = Target("int8", formats.get("onnx-int8").file_name, signed_activations=True, placement="tensorrt")
 CPU = Target("int8-cpu", formats.get("onnx-int8-cpu").file_name, signed_activations=False)
 TARGETS = (TENSORRT, CPU)
 
@@ -90,26 +89,6 @@ class ArrayReader:
 
     def rewind(self) -> None:
         self._i = 0
-
-
-@contextmanager
-def quiet_ort_logs() -> Iterator[None]:
-    """onnxruntime.quantization logs advice (pre-processing) at WARNING and prints histogram progress
-    on stdout; neither belongs in our report."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        root.setLevel(level)
-
-
-def _method_enum(method: str):
-    from onnxruntime.quantization import CalibrationMethod
-
-    return {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile, "entropy": CalibrationMethod.Entropy}[method]
 
 
 def calibrator_options(method: str, percentile: float, bins: int = ENTROPY_BINS) -> Dict[str, object]:
@@ -174,6 +153,12 @@ def quantize(model_path: Path, out_path: Path, target: Target, cache_path: Path,
     float; ``only`` restricts quantization to those nodes (used to measure one layer's sensitivity)."""
     from onnxruntime.quantization import quantize_static
 
+    if target.placement == "tensorrt":
+        from .placement import quantize_tensorrt
+
+        with atomic_path(out_path) as tmp:
+            quantize_tensorrt(model_path, tmp, cache_path, method, exclude=exclude, only=only)
+        return out_path
     with atomic_path(out_path) as tmp, quiet_ort_logs():
         quantize_static(
             str(model_path),

@@ -64,7 +64,8 @@ def export_cmd(source: Path, format_keys: str, imgsz: Optional[int], dynamic: bo
               help="Also write calibration.cache for TensorRT VERSION's implicit INT8 calibration (e.g. 8.6.1; TensorRT < 11).")
 def calibrate_cmd(source: Path, data: Optional[Path], manifest: Optional[Path], num: int, batch: int, method: str,
                   percentile: float, max_drop: float, seed: int, out: Optional[Path], trt_cache_version: Optional[str]) -> None:
-    """INT8-quantize RUN_OR_ONNX: model.int8.onnx (TensorRT) and model.int8-cpu.onnx (ONNX Runtime CPU)."""
+    """INT8-quantize RUN_OR_ONNX: model.int8.onnx (TensorRT, opset 17), model.int8-fp16.onnx (strongly
+    typed TensorRT 10/11, needs ModelOpt) and model.int8-cpu.onnx (ONNX Runtime CPU)."""
     from ..calibration.pipeline import CalibrationConfig, format_report, run_calibration
 
     cfg = CalibrationConfig(source=source, data=data, manifest=manifest, num=num, batch=batch, method=method,
