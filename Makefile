@@ -17,22 +17,28 @@ PRECISION ?= fp16
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
+.PHONY: setup test test-deps install-service demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
 
 help:
 	@echo "make setup | test | demo | train DATA=.. ARCH=.. RECIPE=.. | export RUN=.. | calibrate RUN=.."
 	@echo "make engine RUN=.. PRECISION=fp16|int8 | jetson-check RUN=.. | setup-jetson | run MODEL=.. SOURCE=.. | bench RUN=.."
+	@echo "make install-service (root: systemd unit + /etc/edgeclass/run.toml; DRY_RUN=1 prints what it would do)"
 
 setup: $(VENV)/.stamp
 
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev,serve]'
 	touch $@
 
-test: setup
+test: setup test-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Debian packages the tests drive for real (chromium + chromium-driver, mosquitto): apt-installed when
+# missing and root, otherwise a one-line message. The browser test's screenshot goes to test-artifacts/.
+test-deps:
+	@bash .ci/test-deps.sh
 
 # demo: digits dataset -> split -> short CPU training -> export -> INT8 -> live run on a video -> bench
 DEMO_DATA := datasets/digits
@@ -95,6 +101,12 @@ eval: $(TRT_SETUP)
 # like engine); BENCH_ARGS="--batch 64 --formats onnx,onnx-int8-cpu"
 bench: $(TRT_SETUP)
 	$(EC) bench $(if $(filter command line environment,$(origin RUN)),$(RUN),$(DEMO_RUN)) $(BENCH_ARGS)
+
+# install-service: the systemd unit (deploy/edgeclass.service, ExecStart = this checkout's .venv) and
+# /etc/edgeclass/run.toml from deploy/run.example.toml (never overwritten). Root only; DRY_RUN=1 prints
+# every file it would write and every command it would run, and changes nothing.
+install-service: setup
+	@bash deploy/install-service.sh $(if $(DRY_RUN),--dry-run) --edgeclass "$(abspath $(EC))"
 
 clean:
 	rm -rf runs datasets .pytest_cache
