@@ -166,3 +166,20 @@ def test_serve_address_and_exposure_warning():
     assert exposure_warning("::1", None) is None and exposure_warning("0.0.0.0", "tok") is None
     warning = exposure_warning("0.0.0.0", None)
     assert warning.startswith("warning:") and "--serve-token" in warning and "\n" not in warning
+
+
+def test_live_outputs_fail_with_one_line_and_leave_nothing_running(tmp_path):
+    from edgeclass.runtime.outputs.live import LiveOutputs, ServeOptions
+
+    before = threading.active_count()
+    with pytest.raises(EdgeclassError, match="--mqtt"):
+        LiveOutputs(ServeOptions(serve="127.0.0.1:0", mqtt="http://broker/x"), {})  # checked before anything binds
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(EdgeclassError, match="port is in use"):
+            LiveOutputs(ServeOptions(serve=f"127.0.0.1:{taken.getsockname()[1]}", events=str(tmp_path / "e.jsonl")), {})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(EdgeclassError, match="--snapshots"):  # fails after the server and a sink started
+        LiveOutputs(ServeOptions(serve="127.0.0.1:0", events=str(tmp_path / "e.jsonl"), snapshots=str(tmp_path / "file" / "s")), {})
+    assert wait_until(lambda: threading.active_count() == before), threading.enumerate()
