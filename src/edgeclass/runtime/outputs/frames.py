@@ -17,6 +17,8 @@ import numpy as np
 
 from .records import encode_jpeg, plain_regions
 
+BOUNDARY = "edgeclass-frame"  # of the multipart MJPEG stream
+
 
 @dataclass
 class Latest:
@@ -28,6 +30,7 @@ class Latest:
     frame: Optional[int] = None  # the loop's frame index
     time: Optional[float] = None
     jpeg: Optional[bytes] = None  # JPEG of frame ``jpeg_seq``
+    part: bytes = b""  # ``jpeg`` as an MJPEG part
     jpeg_seq: int = 0
     viewers: int = 0
 
@@ -37,6 +40,12 @@ class Encoded:
     seq: int
     frame: Optional[int]
     jpeg: bytes
+    part: bytes  # the JPEG as one part of the MJPEG stream, made once for every viewer
+
+
+def mjpeg_part(jpeg: bytes, frame: int) -> bytes:
+    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\nX-Frame: {frame}\r\n\r\n"
+    return head.encode("ascii") + jpeg + b"\r\n"
 
 
 class FrameHub:
@@ -83,7 +92,7 @@ class FrameHub:
             slot = self._latest.get(int(source))
             if slot is None or slot.jpeg is None:
                 return None
-            return Encoded(slot.jpeg_seq, slot.frame, slot.jpeg)
+            return Encoded(slot.jpeg_seq, slot.frame, slot.jpeg, slot.part)
 
     def snapshot(self, source: int) -> Optional[bytes]:
         """JPEG of the newest frame of ``source`` (encoded now if no viewer made it); None before any frame."""
@@ -93,10 +102,8 @@ class FrameHub:
                 return None
             if slot.jpeg is not None and slot.jpeg_seq == slot.seq:
                 return slot.jpeg
-            seq, image = slot.seq, slot.image
-        jpeg = encode_jpeg(image, self.quality)
-        self._store(source, seq, jpeg)
-        return jpeg
+            seq, image, frame = slot.seq, slot.image, slot.frame
+        return self._encode(source, seq, image, frame)
 
     def sources(self) -> Dict[int, Dict[str, Any]]:
         """Per source: frame index, time, regions, viewers (for /status)."""
@@ -129,17 +136,22 @@ class FrameHub:
                     self._cond.wait()
                 if self._stop:
                     return
-                work = [(i, self._latest[i].seq, self._latest[i].image) for i in sorted(self._pending)]
+                work = [(i, self._latest[i].seq, self._latest[i].image, self._latest[i].frame) for i in sorted(self._pending)]
                 self._pending.clear()
-            for source, seq, image in work:
-                self._store(source, seq, encode_jpeg(image, self.quality))
+            for source, seq, image, frame in work:
+                self._encode(source, seq, image, frame)
 
-    def _store(self, source: int, seq: int, jpeg: bytes) -> None:
+    def _encode(self, source: int, seq: int, image: np.ndarray, frame: Optional[int]) -> bytes:
+        jpeg = encode_jpeg(image, self.quality)
+        self._store(source, seq, jpeg, mjpeg_part(jpeg, seq if frame is None else frame))
+        return jpeg
+
+    def _store(self, source: int, seq: int, jpeg: bytes, part: bytes) -> None:
         with self._cond:
             slot = self._latest[int(source)]
             if seq <= slot.jpeg_seq:  # a newer frame was encoded meanwhile
                 return
-            slot.jpeg, slot.jpeg_seq = jpeg, seq
+            slot.jpeg, slot.part, slot.jpeg_seq = jpeg, part, seq
             self.encoded += 1
         if self.on_encoded is not None:
             self.on_encoded(int(source))

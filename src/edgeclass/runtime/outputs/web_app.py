@@ -18,9 +18,9 @@ from typing import Any, Dict, Optional
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from .frames import BOUNDARY
 from .web import ServerState
 
-BOUNDARY = "edgeclass-frame"
 SECURITY_HEADERS = {
     "Server": "edgeclass",  # not the Python and aiohttp versions
     "Cache-Control": "no-store",
@@ -147,9 +147,7 @@ class StreamApp:
                 if item is None or item.seq == sent:
                     await self._wait(ev, request)
                     continue
-                part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(item.jpeg)}\r\n"
-                        f"X-Frame: {item.frame if item.frame is not None else item.seq}\r\n\r\n").encode("ascii")
-                await asyncio.wait_for(response.write(part + item.jpeg + b"\r\n"), self.write_timeout)
+                await asyncio.wait_for(response.write(item.part), self.write_timeout)
                 sent = item.seq
         except (ConnectionError, asyncio.TimeoutError):
             pass  # the viewer left (or stopped reading for write_timeout): its state goes with it
