@@ -75,6 +75,9 @@ def test_malformed_requests_get_4xx_and_the_server_keeps_serving(capfd):
         assert raw_request(s.port, b"GET /stream/abc.mjpg HTTP/1.1\r\n" + ok)[0] == 404
         assert raw_request(s.port, b"GET /../../etc/passwd HTTP/1.1\r\n" + ok)[0] == 404
         assert raw_request(s.port, b"GET /events?limit=%zz HTTP/1.1\r\n" + ok)[0] == 200
+        s.publish_frame(0, np.zeros((8, 8, 3), np.uint8), [])
+        status, answer = raw_request(s.port, b"HEAD /stream/0.mjpg HTTP/1.1\r\n" + ok, timeout=3)
+        assert status == 200 and answer.endswith(b"\r\n\r\n") and s.hub.viewers() == 0  # headers only, no stream
         assert get(s.port, "/status")[0] == 200
     finally:
         s.close()

@@ -137,6 +137,9 @@ class StreamApp:
         hub = self.state.hub
         response = web.StreamResponse(headers={
             "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", **SECURITY_HEADERS})
+        if request.method == "HEAD":  # the headers only: a HEAD request is no viewer
+            await response.prepare(request)
+            return response
         hub.watch(n, +1)
         try:
             await response.prepare(request)
