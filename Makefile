@@ -19,18 +19,19 @@ PYTEST_ARGS ?=
 # MTCNN's weights ship in this wheel (MIT). --no-deps: it pins an old torch; only its data files are used.
 FACENET_WHEEL ?= facenet-pytorch==2.6.0
 
-.PHONY: setup face-models face-testdata test docs demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
+.PHONY: setup face-models face-testdata test test-deps install-service docs demo train export calibrate engine jetson-check setup-jetson run eval bench clean help
 
 help:
 	@echo "make setup | test | docs | demo | train DATA=.. ARCH=.. RECIPE=.. | export RUN=.. | calibrate RUN=.."
 	@echo "make engine RUN=.. PRECISION=fp16|int8 | jetson-check RUN=.. | setup-jetson | run MODEL=.. SOURCE=.. | bench RUN=.."
+	@echo "make install-service (root: systemd unit + /etc/edgeclass/run.toml; DRY_RUN=1 prints what it would do)"
 
 setup: $(VENV)/.stamp
 
 $(VENV)/.stamp: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev,docs,modelopt]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[train,dev,docs,modelopt,serve]'
 	$(BIN)/pip install -q --no-deps $(FACENET_WHEEL)
 	$(BIN)/python -m edgeclass.tools.face_models convert mtcnn
 	touch $@
@@ -45,7 +46,7 @@ face-testdata: setup
 	$(BIN)/python -c "from edgeclass.tools.face_samples import group_photo_path; print(group_photo_path())"
 
 # test: the suite, then the docs build (a broken link or anchor in docs/ fails `make test`, hence CI)
-test: setup
+test: setup test-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	$(DOCS_BUILD)
 	$(DOCS_README)
@@ -62,6 +63,11 @@ DOCS_README = @grep -o '](docs/[^)\#]*' README.md | cut -c3- | sort -u | while r
 docs: setup
 	$(DOCS_BUILD)
 	$(DOCS_README)
+
+# Debian packages the tests drive for real (chromium + chromium-driver, mosquitto): apt-installed when
+# missing and root, otherwise a one-line message. The browser test's screenshot goes to test-artifacts/.
+test-deps:
+	@bash .ci/test-deps.sh
 
 # demo: digits dataset -> split -> short CPU training -> export -> INT8 -> live run on a video -> bench
 DEMO_DATA := datasets/digits
@@ -124,6 +130,12 @@ eval: $(TRT_SETUP)
 # like engine); BENCH_ARGS="--batch 64 --formats onnx,onnx-int8-cpu"
 bench: $(TRT_SETUP)
 	$(EC) bench $(if $(filter command line environment,$(origin RUN)),$(RUN),$(DEMO_RUN)) $(BENCH_ARGS)
+
+# install-service: the systemd unit (deploy/edgeclass.service, ExecStart = this checkout's .venv) and
+# /etc/edgeclass/run.toml from deploy/run.example.toml (never overwritten). Root only; DRY_RUN=1 prints
+# every file it would write and every command it would run, and changes nothing.
+install-service: setup
+	@bash deploy/install-service.sh $(if $(DRY_RUN),--dry-run) --edgeclass "$(abspath $(EC))"
 
 clean:
 	rm -rf runs datasets .pytest_cache site

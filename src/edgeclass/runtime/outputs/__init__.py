@@ -1,5 +1,9 @@
-"""Where the live loop's results go: a window, an annotated video, JSON lines (and, built on the
-same ``Output`` protocol, the web view and events). Outputs are URIs (``--output``)."""
+"""Where the live loop's results go: a window, an annotated video, JSON lines (outputs as URIs,
+``--output``); and beside them the web view (``web``), identity events (``events``) and where they
+go (``sinks``: JSON lines, ``webhook``, ``mqtt``), face ``snapshots``.
+
+The web view and the event sinks are not imported here: aiohttp and paho-mqtt (the ``serve``
+extra) are needed only by the output that uses them."""
 
 from .base import Output, OutputSpec, output_specs, parse_output
 from .jsonl import JsonLinesOutput
