@@ -7,7 +7,7 @@ import is still an arrow: it runs the moment that function does). What is enforc
 - every arrow between packages follows the stage order and the "may import" table (``ALLOWED``);
 - export and calibration never import each other; nothing imports ``cli`` (except ``__main__``);
 - ``runtime`` never imports torch or torchvision at import time, not even through another module
-  (the run-time test with torch blocked is test_runtime_pipeline.py);
+  (the run-time test with torch blocked is tests/runtime/test_pipeline.py);
 - no module is over ~400 lines.
 """
 

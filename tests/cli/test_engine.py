@@ -2,7 +2,7 @@
 
 What runs here: the "no TensorRT" message (a real subprocess), `--print-trtexec` on the exporter's
 real ONNX, source checks against the real ONNX contents, and the jetson-check report with ONNX
-Runtime. Building and running engines is in test_trt_hardware.py (needs TensorRT + a CUDA GPU).
+Runtime. Building and running engines is in tests/engine/test_hardware.py (needs TensorRT + a CUDA GPU).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"  # ignored by git; the browser test's screenshot goes here
 
 

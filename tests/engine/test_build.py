@@ -6,7 +6,7 @@ glue makes (names from NVIDIA's 8.5+/10.x API docs) and "executes" a plan with O
 glue's own logic runs for real: flags and profile handed over, engine + sidecar + timing cache
 written, staleness refused with the rebuild command or rebuilt, deserialisation failures, batch
 chunking and padding, logits that match ONNX Runtime. What it cannot show is that real TensorRT
-accepts these calls; test_trt_hardware.py does that where TensorRT and a GPU exist.
+accepts these calls; tests/engine/test_hardware.py does that where TensorRT and a GPU exist.
 """
 
 from __future__ import annotations

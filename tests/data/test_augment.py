@@ -17,7 +17,7 @@ from edgeclass.data.check import check_dataset
 from edgeclass.data.manifest import read_manifest
 from edgeclass.data.split import split_folder
 from edgeclass.errors import EdgeclassError
-from test_data_split import write_photo_tree
+from data_helpers import write_photo_tree
 
 
 @pytest.fixture(scope="module")

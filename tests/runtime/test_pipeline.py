@@ -20,7 +20,7 @@ from edgeclass.runtime.roi import FaceDetector, IoUTracker, padded_square
 from edgeclass.runtime.results import Smoother
 from edgeclass.tools import demo_video as dv
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from edgeclass.runtime.faces import Face, load_detector
 from edgeclass.runtime.faces.boxes import iou
 from edgeclass.tools import face_samples as fs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from edgeclass.cli import cli
 from edgeclass.data.check import check_dataset, format_report
 from edgeclass.data.manifest import read_manifest, write_manifest
 from edgeclass.data.split import split_folder
-from test_data_split import edited_copy, is_plain, write_photo_tree
+from data_helpers import edited_copy, is_plain, write_photo_tree
 
 
 @pytest.fixture(scope="module")
