@@ -13,9 +13,9 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..data import AUGMENTATIONS
 from ..errors import EdgeclassError
+from .archs import ARCH_NAMES, arch_info
 
-RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-ARCHS = ("simplecnn",) + RESNETS  # what ``models.build_network`` can build
+ARCHS = ARCH_NAMES  # what ``models.build_network`` can build (the table in archs.py)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("step", "cosine", "constant")
 
@@ -26,7 +26,7 @@ class TrainConfig:
     data: str = ""
     arch: str = "resnet18"
     recipe: str = "default"
-    weights: str = "auto"  # auto = imagenet for ResNets, none for simplecnn; or none / imagenet / PATH
+    weights: str = "auto"  # auto = imagenet where torchvision has it (all but simplecnn); or none / imagenet / PATH
     manifest: Optional[str] = None  # explicit manifest (default: ROOT/splits.csv when present)
     # recipe fields
     epochs: int = 30
@@ -59,8 +59,7 @@ class TrainConfig:
     ratios: Tuple[float, float, float] = (0.7, 0.15, 0.15)  # only for splitting on the fly
 
     def validate(self) -> "TrainConfig":
-        if self.arch not in ARCHS:
-            raise EdgeclassError(f"unknown arch {self.arch!r} (choose from {', '.join(ARCHS)})")
+        arch = arch_info(self.arch)
         if self.optimizer not in OPTIMIZERS:
             raise EdgeclassError(f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
         if self.scheduler not in SCHEDULERS:
@@ -74,6 +73,8 @@ class TrainConfig:
             raise EdgeclassError("--lr must be positive")
         if self.arch == "simplecnn" and self.imgsz % 4:
             raise EdgeclassError(f"simplecnn needs an image size divisible by 4 (got {self.imgsz})")
+        if self.imgsz < arch.min_imgsz:
+            raise EdgeclassError(f"{self.arch} needs an input of at least {arch.min_imgsz} px (got --imgsz {self.imgsz})")
         if self.unfreeze_from and self.unfreeze_schedule:
             raise EdgeclassError("use either --unfreeze-from or --unfreeze-schedule, not both")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -82,7 +83,7 @@ class TrainConfig:
 
     def resolved_weights(self) -> str:
         if self.weights == "auto":
-            return "none" if self.arch == "simplecnn" else "imagenet"
+            return "imagenet" if arch_info(self.arch).has_imagenet else "none"
         return self.weights
 
     def to_dict(self) -> Dict[str, Any]:
