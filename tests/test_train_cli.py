@@ -68,7 +68,10 @@ def test_recipes_are_presets_that_options_override():
     assert resolve_config("seed-resnet152").unfreeze_from is None and resolve_config("seed-resnet152").epochs == 10
     d = resolve_config("default")
     assert (d.optimizer, d.scheduler, d.augment) == ("adamw", "cosine", "standard") and d.label_smoothing > 0
-    assert set(RECIPES) == {"default", "seed-resnet101", "seed-resnet152", "demo"}
+    assert set(RECIPES) == {"default", "seed-resnet101", "seed-resnet152", "face", "demo"}
+    face = resolve_config("face", arch="mobilenet_v3_large")
+    assert (face.imgsz, face.crop_ratio, face.augment, face.head) == (112, 1.0, "face", "linear") and face.unfreeze_schedule
+    assert resolve_config("face", unfreeze_from="-1").unfreeze_schedule is None  # --unfreeze-from replaces the schedule
 
 
 @pytest.mark.parametrize(

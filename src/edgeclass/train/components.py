@@ -88,12 +88,17 @@ def resolve_data(cfg: TrainConfig) -> Dataset:
 
 def card_preprocess(cfg: TrainConfig) -> Preprocess:
     """ImageNet weights bring their own eval transform (resize, crop, mean, std, interpolation), at
-    ``--imgsz`` by ``Preprocess.at_size``; otherwise the standard one at ``--imgsz``."""
+    ``--imgsz`` by ``Preprocess.at_size``; otherwise the standard one at ``--imgsz``. ``--crop-ratio``
+    sets crop / resize (1.0: the whole image is resized to the input, nothing cut off)."""
     if cfg.resolved_weights() == "imagenet":
         from .weights import imagenet_preprocess
 
-        return imagenet_preprocess(cfg.arch, cfg.imgsz)
-    return Preprocess.for_size(cfg.imgsz)
+        pp = imagenet_preprocess(cfg.arch, cfg.imgsz)
+    else:
+        pp = Preprocess.for_size(cfg.imgsz)
+    if cfg.crop_ratio is not None:  # e.g. 1.0 for aligned face crops: resize to the input size, cut nothing off
+        pp = pp.at_size(cfg.imgsz, resize=max(cfg.imgsz, int(round(cfg.imgsz / cfg.crop_ratio))))
+    return pp
 
 
 def make_card(cfg: TrainConfig, data: Dataset) -> ModelCard:
@@ -153,7 +158,7 @@ def build_components(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInf
     groups = param_groups(model.net, cfg.lr, cfg.unfreeze_from, cfg.unfreeze_schedule, cfg.unfreeze_lr_decay, cfg.arch)
     stages = parse_schedule(cfg.unfreeze_schedule, cfg.arch) if cfg.unfreeze_schedule else None
 
-    train_set = train_dataset(data, card.preprocess, Augment(kind=cfg.augment))
+    train_set = train_dataset(data, card.preprocess, Augment.preset(cfg.augment))
     val_set, test_set = eval_dataset(data, "val", card.preprocess), eval_dataset(data, "test", card.preprocess)
     workers = default_workers(cfg.workers, device)
     sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=info.world, rank=info.rank, shuffle=True, seed=cfg.seed)

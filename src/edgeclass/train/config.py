@@ -17,6 +17,7 @@ from .archs import ARCH_NAMES, arch_info
 
 ARCHS = ARCH_NAMES  # what ``models.build_network`` can build (the table in archs.py)
 OPTIMIZERS = ("adam", "adamw", "sgd")
+HEADS = ("linear",)  # the people issue (12) adds cosine and arcface heads (logits + embedding)
 SCHEDULERS = ("step", "cosine", "constant")
 
 
@@ -33,6 +34,8 @@ class TrainConfig:
     batch: int = 64
     val_batch: int = 100
     imgsz: int = 224
+    crop_ratio: Optional[float] = None  # eval crop / resize; None: the weights' own (ImageNet: 224/256)
+    head: str = "linear"  # the classification head; linear until issue 12 adds arcface
     optimizer: str = "adamw"
     lr: float = 1e-3
     momentum: float = 0.9  # sgd only
@@ -71,6 +74,10 @@ class TrainConfig:
                 raise EdgeclassError(f"--{name.replace('_', '-')} must be at least 1")
         if self.lr <= 0:
             raise EdgeclassError("--lr must be positive")
+        if self.crop_ratio is not None and not 0.2 <= self.crop_ratio <= 1.0:
+            raise EdgeclassError(f"--crop-ratio {self.crop_ratio:g}: give crop / resize in [0.2, 1] (1 = no crop)")
+        if self.head not in HEADS:
+            raise EdgeclassError(f"unknown head {self.head!r} (choose from {', '.join(HEADS)})")
         if self.arch == "simplecnn" and self.imgsz % 4:
             raise EdgeclassError(f"simplecnn needs an image size divisible by 4 (got {self.imgsz})")
         if self.imgsz < arch.min_imgsz:
@@ -98,6 +105,10 @@ class TrainConfig:
         if "ratios" in d:
             d["ratios"] = tuple(d["ratios"])
         return cls(**d)
+
+
+# the face recipe's gradual unfreezing, as measured by benchmarks/face_recipe.py (docs/training.md#face)
+FACE_SCHEDULE = "0:head,1:-1,2:-2"
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,14 @@ RECIPES: Dict[str, Recipe] = {
                  label_smoothing=0.0, augment="flip", epochs=10, batch=180, val_batch=100, unfreeze_from=None),
         ),
         Recipe(
+            "face",
+            "person recognition on aligned face crops: 112 px, the whole crop (no centre cut), mild near-square crops + "
+            "flip + colour jitter 0.3, gradual unfreezing 0:head,1:-1,2:-2 (head: linear until issue 12 adds arcface)",
+            dict(optimizer="adamw", lr=1e-3, weight_decay=0.05, scheduler="cosine", warmup_epochs=1.0, label_smoothing=0.1,
+                 augment="face", epochs=30, batch=64, val_batch=100, imgsz=112, crop_ratio=1.0, patience=10,
+                 unfreeze_schedule=FACE_SCHEDULE, unfreeze_lr_decay=0.3, head="linear"),
+        ),
+        Recipe(
             "demo",
             "make demo: small CNN at 32 px, 12 epochs, AdamW + cosine, no flips (digits are not symmetric)",
             dict(optimizer="adamw", lr=3e-3, weight_decay=1e-4, scheduler="cosine", warmup_epochs=0.5, label_smoothing=0.0,
@@ -153,4 +172,6 @@ def resolve_config(recipe: str = "default", **overrides: Any) -> TrainConfig:
             values[k] = v
     if overrides.get("unfreeze_schedule") and overrides.get("unfreeze_from") is None:
         values["unfreeze_from"] = None  # a schedule given on the command line replaces the recipe's freezing
+    if overrides.get("unfreeze_from") is not None and not overrides.get("unfreeze_schedule"):
+        values["unfreeze_schedule"] = None  # ...and so does --unfreeze-from (the face recipe has a schedule)
     return TrainConfig(recipe=recipe, **values).validate()

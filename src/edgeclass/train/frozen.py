@@ -24,11 +24,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .archs import arch_info
-from .models import EdgeClassifier, set_module
-
-
-def _matches(name: str, prefix: str) -> bool:
-    return name == prefix or name.startswith(prefix + ".")
+from .freeze import _matches
+from .models import EdgeClassifier
 
 
 def stage_params(net: nn.Module, arch: str) -> List[List[str]]:
@@ -121,7 +118,7 @@ class _Inference(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            y = self.module(x.contiguous(memory_format=torch.channels_last))
+            y = self.module(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
         if self.last and not y.is_cuda and y.dim() == 4:
             y = y.contiguous()
         return y

@@ -147,12 +147,23 @@ def build_model(card: ModelCard, weights: str = "none") -> EdgeClassifier:
     return EdgeClassifier(build_network(card.arch, card.num_classes, pp.imgsz, weights), pp.mean, pp.std)
 
 
+def build_shapes_only(arch: str, num_classes: int, imgsz: int = 224) -> nn.Module:
+    """``build_network`` on the meta device: shapes without memory or init (RegNet, whose constructor
+    reads tensor values, is built on the CPU)."""
+    try:
+        with torch.device("meta"):
+            return build_network(arch, num_classes, imgsz)
+    except NotImplementedError:
+        return build_network(arch, num_classes, imgsz)
+
+
 def complexity(arch: str, imgsz: int = 224, num_classes: int = 10) -> Tuple[int, float]:
     """(parameters, GFLOPs of one forward pass at ``imgsz``) of ``arch`` with a ``num_classes`` head, as
     ``archs.ARCH_TABLE`` lists them (FLOPs by ``torch.utils.flop_counter``: two per multiply-add)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    net = build_network(arch, num_classes, imgsz).eval()
+    net = build_shapes_only(arch, num_classes, imgsz).eval()
+    x = torch.zeros(1, 3, imgsz, imgsz, device=next(net.parameters()).device)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(torch.zeros(1, 3, imgsz, imgsz))
+        net(x)
     return sum(p.numel() for p in net.parameters()), counter.get_total_flops() / 1e9

@@ -140,16 +140,11 @@ def _fits(state: Dict[str, torch.Tensor], body: Dict[str, Tuple[int, ...]]) -> L
 
 def matching_archs(state: Dict[str, torch.Tensor]) -> List[Tuple[str, Optional[int]]]:
     """(arch, classes of the state's head or None) of every architecture whose backbone ``state`` fits."""
-    from .models import build_network
+    from .models import build_shapes_only
 
     out = []
     for name, arch in ARCH_TABLE.items():
-        try:
-            with torch.device("meta"):  # shapes only: no memory, no init
-                net = build_network(name, 2, imgsz=arch.default_imgsz)
-        except NotImplementedError:  # RegNet's constructor reads tensor values
-            net = build_network(name, 2, imgsz=arch.default_imgsz)
-        body, _ = state_signature(net, arch.head)
+        body, _ = state_signature(build_shapes_only(name, 2, arch.default_imgsz), arch.head)
         if not _fits(state, body):
             w = state.get(arch.head + ".weight")
             out.append((name, int(w.shape[0]) if isinstance(w, torch.Tensor) and w.dim() == 2 else None))
