@@ -118,6 +118,8 @@ def test_the_table_matches_torchvision_and_its_numbers_are_recomputed():
         names = [n for n, _ in net.named_parameters()]
         firsts = [next(i for i, n in enumerate(names) if n == p or n.startswith(p + ".")) for p in arch.stage_names]
         assert firsts == sorted(firsts) and arch.stage_names[-1] == arch.head, name  # forward order, head last
+        if arch.bn_momentum is not None:  # MobileNetV3: a BatchNorm that settles within a short run
+            assert all(m.momentum == arch.bn_momentum for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
         if arch.has_imagenet:
             weights = getattr(getattr(tvm, arch.weights_enum), arch.weights_member)
             assert weights.meta["_metrics"]["ImageNet-1K"]["acc@1"] == pytest.approx(arch.imagenet_top1)

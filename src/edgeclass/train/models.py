@@ -79,6 +79,10 @@ def build_network(arch: str, num_classes: int, imgsz: int = 224, weights: str = 
         net = getattr(tvm, info.builder)(weights=None)
         old = net.get_submodule(info.head)
         set_module(net, info.head, nn.Linear(old.in_features, num_classes))
+        if info.bn_momentum is not None:  # see archs.py: MobileNetV3's 0.01 does not settle in a short run
+            for m in net.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.momentum = info.bn_momentum
     load_pretrained(net, arch, weights)
     return net
 
