@@ -4,8 +4,8 @@ class with each candidate schedule, and compare test top-1.
 With ``--data ROOT`` (class-per-folder aligned face crops of people, split by `edgeclass data split`)
 and ``--weights imagenet`` this is the real comparison. These machines have neither an identity-
 labelled face set nor ImageNet weights offline, so without ``--data`` it runs a transfer proxy on the
-digits demo set: pretrain the network on digits 0-4 (the "pretrained backbone"), then fine-tune on
-digits 5-9 with ``--per-class`` TRAIN images per class (like enrolling people with a handful of
+digits demo set: pretrain the network on the first five class names (eight, five, four, nine, one:
+the "pretrained backbone"), then fine-tune on the other five with ``--per-class`` TRAIN images per class (like enrolling people with a handful of
 photos), everything else from the face recipe (112 px, face augmentation, AdamW, cosine).
 
     .venv/bin/python benchmarks/face_recipe.py                                    # proxy, resnet18, a few minutes
@@ -36,7 +36,8 @@ CANDIDATES: Dict[str, tuple] = {
 
 
 def proxy_data(root: Path, per_class: int) -> tuple:
-    """(root, source manifest: digits 0-4 whole, target manifest: digits 5-9 with ``per_class`` TRAIN images)."""
+    """(root, source manifest: the first five classes whole, target manifest: the other five with
+    ``per_class`` TRAIN images each)."""
     from edgeclass.data.demo import write_digits
     from edgeclass.data.manifest import MANIFEST_NAME, read_manifest, write_manifest
     from edgeclass.data.split import split_folder
@@ -89,8 +90,6 @@ def finetune(arch: str, root: Path, manifest: Optional[Path], weights: str, sche
                          epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=0, device="cpu", seed=seed,
                          patience=0, unfreeze_from=unfreeze_from, unfreeze_schedule=unfreeze_schedule,
                          project=str(work), name="ft")
-    if unfreeze_from == "":  # "all layers": no freezing at all
-        cfg.unfreeze_schedule = None
     return train(cfg, log=lambda m: None).test.top1
 
 
@@ -118,8 +117,8 @@ def main(argv=None) -> int:
         if args.data is None:
             root, source, target = proxy_data(work / "digits", args.per_class)
             weights, manifest = str(pretrain(args.arch, root, source, args, work / "pre")), target
-            what = (f"digits transfer proxy: pretrained on 0-4 ({args.pretrain_epochs} epochs), fine-tuned on 5-9 with "
-                    f"{args.per_class} TRAIN images per class")
+            what = (f"digits transfer proxy: pretrained on five classes ({args.pretrain_epochs} epochs), fine-tuned on the "
+                    f"other five with {args.per_class} TRAIN images per class")
         else:
             root, manifest, weights = args.data, None, args.weights or "imagenet"
             what = f"{args.data}, weights {weights}"

@@ -70,8 +70,8 @@ def test_recipes_are_presets_that_options_override():
     assert (d.optimizer, d.scheduler, d.augment) == ("adamw", "cosine", "standard") and d.label_smoothing > 0
     assert set(RECIPES) == {"default", "seed-resnet101", "seed-resnet152", "face", "demo"}
     face = resolve_config("face", arch="mobilenet_v3_large")
-    assert (face.imgsz, face.crop_ratio, face.augment, face.head) == (112, 1.0, "face", "linear") and face.unfreeze_schedule
-    assert resolve_config("face", unfreeze_from="-1").unfreeze_schedule is None  # --unfreeze-from replaces the schedule
+    assert (face.imgsz, face.crop_ratio, face.augment, face.head, face.unfreeze_from) == (112, 1.0, "face", "linear", "-1")
+    assert resolve_config("face", unfreeze_schedule="0:head,1:-1").unfreeze_from is None  # a schedule replaces the freezing
 
 
 @pytest.mark.parametrize(

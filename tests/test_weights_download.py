@@ -182,3 +182,26 @@ def test_imagenet_preprocessing_comes_from_the_weights_and_scales_with_the_input
     eff = imagenet_preprocess("efficientnet_b0", 112)
     assert (eff.imgsz, eff.resize, eff.interpolation) == (112, 128, "cubic")  # 256/224 of 112
     assert imagenet_preprocess("regnet_y_400mf", 160).resize == round(160 * 232 / 224)
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf"])
+def test_torchvision_weights_in_the_hub_cache_load_into_the_network_with_a_new_head(arch, tmp_path, monkeypatch):
+    """A torchvision-format ImageNet file (1000-class head) already in the cache: read, never downloaded
+    (the mirror is a dead port), every backbone tensor loaded, the head replaced."""
+    import torchvision.models as tvm
+
+    from edgeclass.train.archs import arch_info
+    from edgeclass.train.models import build_network
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    monkeypatch.setenv(MIRROR_ENV, "http://127.0.0.1:9/nothing-here")
+    torch.manual_seed(1)
+    imagenet = getattr(tvm, arch)().state_dict()
+    wf = imagenet_weights_file(arch)
+    wf.path.parent.mkdir(parents=True)
+    torch.save(imagenet, wf.path)
+    net = build_network(arch, 3, 64, weights="imagenet")
+    head = arch_info(arch).head
+    own = net.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in imagenet.items() if not k.startswith(head + "."))
+    assert own[head + ".weight"].shape[0] == 3
