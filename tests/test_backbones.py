@@ -67,15 +67,15 @@ def test_every_architecture_trains_exports_quantizes_plans_and_runs(arch, digits
             plain = getattr(tvm, info.builder)(num_classes=2)
         plain.load_state_dict(ckpt["model"], strict=True, assign=True)
 
-    exported = export(ExportConfig(source=run, formats=("onnx", "onnx-fp16"), parity_images=4))
+    exported = export(ExportConfig(source=run, formats=("onnx",), parity_images=4))
     assert exported.ok, exported.parity
-    assert [r.top1_agree for r in exported.parity if r.format == "onnx"] == [1.0]
+    assert [r.top1_agree for r in exported.parity] == [1.0]
 
     calibrated = run_calibration(CalibrationConfig(source=run, num=8, batch=8, max_drop=100.0))
     assert {m.name for m in calibrated.models} == {"int8", "int8-cpu"}
     assert (run / "weights" / "model.int8.onnx").is_file() and (run / "weights" / "model.int8-cpu.onnx").is_file()
 
-    for precision, version, source in (("int8", "10.3", "model.int8.onnx"), ("fp16", "11.0", "model.fp16.onnx")):
+    for precision, version, source in (("int8", "10.3", "model.int8.onnx"), ("fp16", "10.3", "model.onnx")):
         plan = invoke("engine", run, "--precision", precision, "--print-trtexec", "--trt-version", version)
         assert plan.exit_code == 0 and source in plan.output and f"{size}x{size}" in plan.output, plan.output
 
