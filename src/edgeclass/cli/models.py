@@ -40,11 +40,14 @@ def arch_record(arch: Arch, row: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 def table_lines(archs: List[Arch], bench: Dict[str, Any], freeze: bool) -> List[str]:
     rows = bench.get("archs", {})
     lines = [f"{'arch':<19} {'params':>7} {'GFLOPs':>7} {'ImageNet':>8} {'fp32 ms':>8} {'int8 ms':>8} {'int8 x':>7}  head"]
+    other_size = False
     for a in archs:
         row = rows.get(a.name)
         top1 = f"{a.imagenet_top1:.1f}%" if a.imagenet_top1 else "-"
+        mark = "*" if row and row.get("latency_imgsz") not in (None, bench.get("latency_imgsz")) else " "
+        other_size = other_size or mark == "*"
         lines.append(f"{a.name:<19} {a.params / 1e6:>6.1f}M {a.gflops:>7.2f} {top1:>8} {_ms(row, 'fp32_ms'):>8} "
-                     f"{_ms(row, 'int8_cpu_ms'):>8} {_speedup(row):>7}  {a.head}")
+                     f"{_ms(row, 'int8_cpu_ms'):>8} {_speedup(row):>7}{mark} {a.head}")
         if freeze:
             lines.append(f"{'':<4}freeze points: {', '.join(a.stage_names)}")
     lines.append("")
@@ -54,6 +57,8 @@ def table_lines(archs: List[Arch], bench: Dict[str, Any], freeze: bool) -> List[
                      f"int8 = model.int8-cpu.onnx; measured {bench.get('date', '?')} on {bench.get('machine', '?')} ({bench.get('command', 'benchmarks/backbones.py')})")
     else:
         lines.append("latency: not measured yet (run benchmarks/backbones.py --write)")
+    if other_size:
+        lines.append("* timed at its training size (simplecnn's head is sized for it)")
     return lines
 
 
