@@ -8,7 +8,7 @@ Rows (images/s, higher is better; each measurement skips one warm-up step):
 - ``trainer (workers=N)``: ``edgeclass.train.trainer.train_one_epoch`` with the trainer's own data
   pipeline (JPEG decode with OpenCV, the recipe's augmentation, DataLoader with N workers) reading
   640x480 JPEG files like the ones ``edgeclass collect`` writes; same model, batch and resolution;
-- ``full`` / ``layer4+fc``: bare loop with every parameter trainable vs frozen before layer4.0.conv1
+- ``full`` / ``layer4+fc``: bare loop with every parameter trainable vs frozen before the last stage (``-1``: layer4.0.conv1 on a ResNet)
   (what the seed-resnet101 recipe does).
 Prints Markdown tables.
 """
@@ -155,21 +155,21 @@ def main() -> None:
         for w, t in zip(worker_counts, results[1:]):
             print(f"| trainer (workers={w}) | {t:.2f} | {t / bare:.2f} |", flush=True)
 
-    print("\n## layer4+fc fine-tuning vs full fine-tuning (bare loop)\n")
-    print("| arch | full images/s | layer4+fc images/s | speed-up | trainable params |\n| --- | ---: | ---: | ---: | ---: |")
+    print("\n## last stage + head (layer4+fc on a ResNet) vs full fine-tuning (bare loop)\n")
+    print("| arch | full images/s | last stage + head images/s | speed-up | trainable params |\n| --- | ---: | ---: | ---: | ---: |")
     for arch in [a for a in args.freeze_archs.split(",") if a]:
 
         def run(frozen: bool):
             model, _ = model_for(arch, args.imgsz, classes, device)
             if frozen:  # as the trainer does it: the frozen stem + layer1-3 run as a folded inference copy
-                freeze_before(model.net, "layer4.0.conv1")
-                model = fast_frozen_forward(model) if args.fast_frozen else model
+                freeze_before(model.net, "-1", arch)  # the last stage before the head: layer4 on a ResNet
+                model = fast_frozen_forward(model, arch) if args.fast_frozen else model
             return bare_images_per_s(model, args.batch, args.imgsz, args.steps, device, classes)
 
         full, frozen = best_of_interleaved(args.repeats, lambda: run(False), lambda: run(True))
         probe, _ = model_for(arch, args.imgsz, classes, device)
         n_all = sum(p.numel() for p in probe.parameters())
-        freeze_before(probe.net, "layer4.0.conv1")
+        freeze_before(probe.net, "-1", arch)
         n_train = sum(p.numel() for p in probe.parameters() if p.requires_grad)
         print(f"| {arch} | {full:.2f} | {frozen:.2f} | {frozen / full:.2f}x | {n_train / 1e6:.1f}M of {n_all / 1e6:.1f}M |", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.1f} at end")

@@ -68,7 +68,10 @@ def test_recipes_are_presets_that_options_override():
     assert resolve_config("seed-resnet152").unfreeze_from is None and resolve_config("seed-resnet152").epochs == 10
     d = resolve_config("default")
     assert (d.optimizer, d.scheduler, d.augment) == ("adamw", "cosine", "standard") and d.label_smoothing > 0
-    assert set(RECIPES) == {"default", "seed-resnet101", "seed-resnet152", "demo"}
+    assert set(RECIPES) == {"default", "seed-resnet101", "seed-resnet152", "face", "demo"}
+    face = resolve_config("face", arch="mobilenet_v3_large")
+    assert (face.imgsz, face.crop_ratio, face.augment, face.head, face.unfreeze_from) == (112, 1.0, "face", "linear", "-1")
+    assert resolve_config("face", unfreeze_schedule="0:head,1:-1").unfreeze_from is None  # a schedule replaces the freezing
 
 
 @pytest.mark.parametrize(
@@ -86,17 +89,24 @@ def test_bad_options_are_one_line_errors_and_create_no_run(digits_root, tmp_path
     assert not (tmp_path / "runs").exists()
 
 
-def test_missing_imagenet_weights_name_the_file_and_url(digits_root, tmp_path, monkeypatch):
+def test_imagenet_weights_that_cannot_be_downloaded_name_the_file_url_and_place(digits_root, tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on: the download is refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty hub cache
+    monkeypatch.setenv("EDGECLASS_WEIGHTS_MIRROR", f"http://127.0.0.1:{port}/models")
     res = invoke(digits_root, "--arch", "resnet18", "--project", tmp_path / "runs")
-    assert_one_line_error(res, "resnet18-f37072fd.pth", "https://download.pytorch.org/models/resnet18-f37072fd.pth")
-    assert not (tmp_path / "runs").exists()
+    where = tmp_path / "torch-home" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    assert_one_line_error(res, "resnet18-f37072fd.pth", f"http://127.0.0.1:{port}/models/resnet18-f37072fd.pth", str(where))
+    assert not (tmp_path / "runs").exists() and not any((tmp_path / "torch-home").rglob("*.pth*"))
 
 
 def test_weights_of_another_architecture_are_refused(digits_root, tmp_path):
     torch.save(build_network("simplecnn", 10, 32).state_dict(), tmp_path / "cnn.pth")
     res = invoke(digits_root, "--arch", "resnet18", "--weights", tmp_path / "cnn.pth", "--project", tmp_path / "runs")
-    assert_one_line_error(res, "do not fit resnet18", "another architecture")
+    assert_one_line_error(res, "do not fit resnet18", "they are simplecnn weights with a 10-class head")
     assert not (tmp_path / "runs").exists()
 
 

@@ -1,10 +1,12 @@
-"""The folded inference copy of frozen ResNet stages (train/frozen.py) trains the same model."""
+"""The folded inference copy of frozen leading stages (train/frozen.py) trains the same model."""
 
+import pytest
 import torch
 
 from edgeclass.spec import ModelCard, Preprocess
 from edgeclass.train.freeze import freeze_before, set_frozen_batchnorm_eval
 from edgeclass.train.frozen import FastFrozenForward, fast_frozen_forward, frozen_stages
+from edgeclass.train.archs import ARCH_NAMES, arch_info
 from edgeclass.train.models import build_model
 
 
@@ -20,20 +22,19 @@ def _resnet(seed=0):
 
 def test_which_stages_count_as_a_frozen_prefix():
     model = _resnet()
-    assert frozen_stages(model.net) == [] and fast_frozen_forward(model) is None
+    assert frozen_stages(model.net, "resnet18") == [] and fast_frozen_forward(model, "resnet18") is None
     freeze_before(model.net, "layer3.1.conv1")  # layer3 only half frozen: it runs as usual
-    assert frozen_stages(model.net) == ["stem", "layer1", "layer2"]
-    simple = build_model(ModelCard(classes=["a", "b"], arch="simplecnn", preprocess=Preprocess.for_size(32)))
-    for p in simple.parameters():
-        p.requires_grad_(False)
-    assert frozen_stages(simple.net) == []
+    assert frozen_stages(model.net, "resnet18") == ["conv1", "layer1", "layer2"]
+    freeze_before(model.net, "bn1")  # the stem is conv1 + bn1: half of it frozen is no frozen stage
+    assert frozen_stages(model.net, "resnet18") == []
 
 
 def test_fast_forward_computes_the_models_function():
     model = _resnet()
     freeze_before(model.net, "layer4.0.conv1")
-    fast = fast_frozen_forward(model)
-    assert isinstance(fast, FastFrozenForward) and fast.rest == ["layer4"]
+    fast = fast_frozen_forward(model, "resnet18")
+    assert isinstance(fast, FastFrozenForward) and fast.stages == ["conv1", "layer1", "layer2", "layer3"]
+    assert type(model.net.bn1).__name__ == "BatchNorm2d" and type(fast.twin.bn1).__name__ == "_Inference"  # the model is untouched
     for m in (model, fast):
         m.train()
         set_frozen_batchnorm_eval(m)
@@ -47,9 +48,9 @@ def test_training_through_it_moves_only_the_trainable_layers():
     freeze_before(model.net, "layer4.0.conv1")
     frozen_before = {k: v.clone() for k, v in model.net.state_dict().items() if not k.startswith(("layer4", "fc"))}
     head_before = model.net.fc.weight.detach().clone()
-    fast = fast_frozen_forward(model)
+    fast = fast_frozen_forward(model, "resnet18")
     opt = torch.optim.SGD([p for p in fast.parameters() if p.requires_grad], lr=0.1)
-    assert all(p.requires_grad is False for p in fast.prefix.parameters())
+    assert {id(p) for p in fast.parameters() if p.requires_grad} == {id(p) for p in model.parameters() if p.requires_grad}
     fast.train()
     set_frozen_batchnorm_eval(fast)
     for _ in range(3):
@@ -60,3 +61,26 @@ def test_training_through_it_moves_only_the_trainable_layers():
     after = model.net.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in frozen_before.items())  # weights and BN statistics
     assert not torch.equal(head_before, model.net.fc.weight)
+
+
+@pytest.mark.parametrize("arch, train_from", [(a, "-1") for a in ARCH_NAMES if a != "simplecnn" and not a.startswith("resnet")]
+                         + [("mobilenet_v3_small", "head")])
+def test_every_architecture_runs_its_frozen_stages_folded(arch, train_from):
+    """The last stage and the head train; everything before it runs as a folded inference copy that
+    computes the model's function (eval mode: EfficientNet's stochastic depth would differ in train)."""
+    torch.manual_seed(0)
+    model = build_model(ModelCard(classes=["a", "b", "c"], arch=arch, preprocess=Preprocess.for_size(32)))
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.rand(4, 3, 32, 32))
+    freeze_before(model.net, train_from, arch)
+    fast = fast_frozen_forward(model, arch)
+    body = [n for n in arch_info(arch).stage_names if n != arch_info(arch).head]
+    assert fast.stages == (body[:-1] if train_from == "-1" else body)
+    for m in (model, fast):
+        m.eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        ref, out = model(x), fast(x)
+    assert torch.allclose(ref, out, atol=1e-5 * float(ref.abs().max()) + 1e-7, rtol=1e-4), (ref - out).abs().max()

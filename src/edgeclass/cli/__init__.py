@@ -1,6 +1,6 @@
 """The `edgeclass` command. Argument parsing only: every command calls a library function.
 
-One module per concern (data, train, export, engine, run, eval); each exposes ``COMMANDS``.
+One module per concern (data, train, models, export, engine, run, eval); each exposes ``COMMANDS``.
 Heavy libraries (torch, onnxruntime, tensorrt) are imported inside the commands, so
 `edgeclass run` works on a Jetson without PyTorch.
 """
@@ -15,7 +15,7 @@ import click
 from .. import __version__
 from ..errors import EdgeclassError
 
-_MODULES = ("data", "train", "export", "engine", "run", "evaluate")
+_MODULES = ("data", "train", "models", "export", "engine", "run", "evaluate")
 
 
 class _Group(click.Group):

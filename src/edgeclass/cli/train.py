@@ -11,19 +11,21 @@ from typing import Optional
 
 import click
 
-from ..train.config import ARCHS, AUGMENTATIONS, OPTIMIZERS, RECIPES, SCHEDULERS  # plain Python: no torch here
+from ..train.config import ARCHS, AUGMENTATIONS, HEADS, OPTIMIZERS, RECIPES, SCHEDULERS  # plain Python: no torch here
 
 
 @click.command("train")
 @click.argument("root", required=False, type=click.Path(path_type=Path))
-@click.option("--arch", default=None, help=f"Model: {', '.join(ARCHS)}. [default: the recipe's (demo: simplecnn), else resnet18]")
+@click.option("--arch", default=None, help=f"Model: {', '.join(ARCHS)} (sizes, speed, freeze points: `edgeclass models list`). [default: the recipe's (demo: simplecnn), else resnet18]")
 @click.option("--recipe", default=None, help=f"Preset: {', '.join(RECIPES)}. [default: default]")
-@click.option("--weights", default=None, help="imagenet | none | PATH (.pth state dict or our .pt). [default: imagenet for ResNets, none for simplecnn]")
+@click.option("--weights", default=None, help="imagenet (downloaded once into the torch hub cache) | none | PATH (.pth state dict or our .pt). [default: imagenet, none for simplecnn]")
 @click.option("--manifest", default=None, type=click.Path(path_type=Path), help="Split manifest. [default: ROOT/splits.csv when present]")
 @click.option("--epochs", type=int, default=None, help="Epochs (recipe value unless given).")
 @click.option("--batch", type=int, default=None, help="Training batch, summed over all processes.")
 @click.option("--val-batch", type=int, default=None, help="Batch for validation and test.")
-@click.option("--imgsz", type=int, default=None, help="Input size in pixels. [default: 224; demo recipe: 32]")
+@click.option("--imgsz", type=int, default=None, help="Input size in pixels. [default: 224; face recipe: 112; demo recipe: 32]")
+@click.option("--crop-ratio", type=float, default=None, help="Eval crop / resize (1 = resize the whole image, cut nothing). [default: the weights' own, 224/256; face recipe: 1]")
+@click.option("--head", default=None, help=f"Classification head: {' | '.join(HEADS)}. [default: linear]")
 @click.option("--optimizer", default=None, help=f"{' | '.join(OPTIMIZERS)}.")
 @click.option("--lr", type=float, default=None, help="Base learning rate.")
 @click.option("--weight-decay", type=float, default=None)
@@ -32,9 +34,9 @@ from ..train.config import ARCHS, AUGMENTATIONS, OPTIMIZERS, RECIPES, SCHEDULERS
 @click.option("--step-size", type=int, default=None, help="step: epochs between lr drops.")
 @click.option("--gamma", type=float, default=None, help="step: lr multiplier at each drop.")
 @click.option("--label-smoothing", type=float, default=None)
-@click.option("--augment", default=None, help=f"{' | '.join(AUGMENTATIONS)} (standard: RandomResizedCrop + flip + colour jitter).")
-@click.option("--unfreeze-from", default=None, help="Freeze every parameter before this name, e.g. layer4.0.conv1 ('none' trains all).")
-@click.option("--unfreeze-schedule", default=None, help="Gradual unfreezing EPOCH:MODULE,..., e.g. 0:fc,3:layer4,6:layer3.")
+@click.option("--augment", default=None, help=f"{' | '.join(AUGMENTATIONS)} (standard: RandomResizedCrop + flip + colour jitter; face: mild near-square crops + flip + jitter).")
+@click.option("--unfreeze-from", default=None, help="Freeze every parameter before this name: a freeze point of the arch (ResNet: conv1, layer1-4, fc; others: `edgeclass models list`), head, -1 (last stage), -2, ... or a parameter prefix such as layer4.0.conv1 ('none' trains all).")
+@click.option("--unfreeze-schedule", default=None, help="Gradual unfreezing EPOCH:STAGE,..., e.g. 0:fc,3:layer4,6:layer3 or, for any arch, 0:head,3:-1,6:-2.")
 @click.option("--unfreeze-lr-decay", type=float, default=None, help="lr factor per later schedule stage. [default: 0.3]")
 @click.option("--patience", type=int, default=None, help="Early stopping: epochs without better val top-1 (0 = off).")
 @click.option("--project", default=None, help="Folder that holds the runs. [default: runs]")

@@ -8,4 +8,4 @@ __all__ = ["Dataset", "Sample", "discover", "load_dataset", "read_manifest", "wr
 
 # training-time augmentation kinds (``edgeclass.data.datasets.Augment``); plain here so that the CLI
 # and the training config can list them without importing torch
-AUGMENTATIONS = ("none", "flip", "standard")
+AUGMENTATIONS = ("none", "flip", "standard", "face")

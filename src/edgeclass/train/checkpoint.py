@@ -30,8 +30,13 @@ def load_weights_into(model: EdgeClassifier, ckpt: Dict[str, Any], source: str) 
         net.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         first = [ln.strip() for ln in str(e).splitlines() if ln.strip()][1:2]
+        what = ""
+        if isinstance(ckpt.get("card"), str):
+            from .weights import card_summary
+
+            what = f" (it is {card_summary(card_of(ckpt))})"
         raise EdgeclassError(
-            f"{source} does not fit this model (different arch or class count): {first[0][:200] if first else e}"
+            f"{source} does not fit this model (different arch or class count{what}): {first[0][:200] if first else e}"
         ) from None
 
 

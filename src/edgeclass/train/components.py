@@ -87,11 +87,26 @@ def resolve_data(cfg: TrainConfig) -> Dataset:
     return load_dataset(cfg.data, manifest=cfg.manifest, ratios=cfg.ratios, seed=cfg.seed)
 
 
+def card_preprocess(cfg: TrainConfig) -> Preprocess:
+    """ImageNet weights bring their own eval transform (resize, crop, mean, std, interpolation), at
+    ``--imgsz`` by ``Preprocess.at_size``; otherwise the standard one at ``--imgsz``. ``--crop-ratio``
+    sets crop / resize (1.0: the whole image is resized to the input, nothing cut off)."""
+    if cfg.resolved_weights() == "imagenet":
+        from .weights import imagenet_preprocess
+
+        pp = imagenet_preprocess(cfg.arch, cfg.imgsz)
+    else:
+        pp = Preprocess.for_size(cfg.imgsz)
+    if cfg.crop_ratio is not None:  # e.g. 1.0 for aligned face crops: resize to the input size, cut nothing off
+        pp = pp.at_size(cfg.imgsz, resize=max(cfg.imgsz, int(round(cfg.imgsz / cfg.crop_ratio))))
+    return pp
+
+
 def make_card(cfg: TrainConfig, data: Dataset) -> ModelCard:
     return ModelCard(
         classes=list(data.classes),
         arch=cfg.arch,
-        preprocess=Preprocess.for_size(cfg.imgsz),
+        preprocess=card_preprocess(cfg),
         provenance={
             "manifest_sha256": data.manifest_sha256,
             "dataset": str(Path(cfg.data).resolve()),
@@ -141,10 +156,10 @@ def build_components(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInf
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    groups = param_groups(model.net, cfg.lr, cfg.unfreeze_from, cfg.unfreeze_schedule, cfg.unfreeze_lr_decay)
-    stages = parse_schedule(cfg.unfreeze_schedule) if cfg.unfreeze_schedule else None
+    groups = param_groups(model.net, cfg.lr, cfg.unfreeze_from, cfg.unfreeze_schedule, cfg.unfreeze_lr_decay, cfg.arch)
+    stages = parse_schedule(cfg.unfreeze_schedule, cfg.arch) if cfg.unfreeze_schedule else None
 
-    train_set = train_dataset(data, card.preprocess, Augment(kind=cfg.augment))
+    train_set = train_dataset(data, card.preprocess, Augment.preset(cfg.augment))
     val_set, test_set = eval_dataset(data, "val", card.preprocess), eval_dataset(data, "test", card.preprocess)
     workers = default_workers(cfg.workers, device)
     sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=info.world, rank=info.rank, shuffle=True, seed=cfg.seed)

@@ -13,10 +13,11 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..data import AUGMENTATIONS
 from ..errors import EdgeclassError
+from .archs import ARCH_NAMES, arch_info
 
-RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-ARCHS = ("simplecnn",) + RESNETS  # what ``models.build_network`` can build
+ARCHS = ARCH_NAMES  # what ``models.build_network`` can build (the table in archs.py)
 OPTIMIZERS = ("adam", "adamw", "sgd")
+HEADS = ("linear",)  # the people issue (12) adds cosine and arcface heads (logits + embedding)
 SCHEDULERS = ("step", "cosine", "constant")
 
 
@@ -26,13 +27,15 @@ class TrainConfig:
     data: str = ""
     arch: str = "resnet18"
     recipe: str = "default"
-    weights: str = "auto"  # auto = imagenet for ResNets, none for simplecnn; or none / imagenet / PATH
+    weights: str = "auto"  # auto = imagenet where torchvision has it (all but simplecnn); or none / imagenet / PATH
     manifest: Optional[str] = None  # explicit manifest (default: ROOT/splits.csv when present)
     # recipe fields
     epochs: int = 30
     batch: int = 64
     val_batch: int = 100
     imgsz: int = 224
+    crop_ratio: Optional[float] = None  # eval crop / resize; None: the weights' own (ImageNet: 224/256)
+    head: str = "linear"  # the classification head; linear until issue 12 adds arcface
     optimizer: str = "adamw"
     lr: float = 1e-3
     momentum: float = 0.9  # sgd only
@@ -59,8 +62,7 @@ class TrainConfig:
     ratios: Tuple[float, float, float] = (0.7, 0.15, 0.15)  # only for splitting on the fly
 
     def validate(self) -> "TrainConfig":
-        if self.arch not in ARCHS:
-            raise EdgeclassError(f"unknown arch {self.arch!r} (choose from {', '.join(ARCHS)})")
+        arch = arch_info(self.arch)
         if self.optimizer not in OPTIMIZERS:
             raise EdgeclassError(f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
         if self.scheduler not in SCHEDULERS:
@@ -72,8 +74,14 @@ class TrainConfig:
                 raise EdgeclassError(f"--{name.replace('_', '-')} must be at least 1")
         if self.lr <= 0:
             raise EdgeclassError("--lr must be positive")
+        if self.crop_ratio is not None and not 0.2 <= self.crop_ratio <= 1.0:
+            raise EdgeclassError(f"--crop-ratio {self.crop_ratio:g}: give crop / resize in [0.2, 1] (1 = no crop)")
+        if self.head not in HEADS:
+            raise EdgeclassError(f"unknown head {self.head!r} (choose from {', '.join(HEADS)})")
         if self.arch == "simplecnn" and self.imgsz % 4:
             raise EdgeclassError(f"simplecnn needs an image size divisible by 4 (got {self.imgsz})")
+        if self.imgsz < arch.min_imgsz:
+            raise EdgeclassError(f"{self.arch} needs an input of at least {arch.min_imgsz} px (got --imgsz {self.imgsz})")
         if self.unfreeze_from and self.unfreeze_schedule:
             raise EdgeclassError("use either --unfreeze-from or --unfreeze-schedule, not both")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -82,7 +90,7 @@ class TrainConfig:
 
     def resolved_weights(self) -> str:
         if self.weights == "auto":
-            return "none" if self.arch == "simplecnn" else "imagenet"
+            return "imagenet" if arch_info(self.arch).has_imagenet else "none"
         return self.weights
 
     def to_dict(self) -> Dict[str, Any]:
@@ -97,6 +105,11 @@ class TrainConfig:
         if "ratios" in d:
             d["ratios"] = tuple(d["ratios"])
         return cls(**d)
+
+
+# the face recipe's freezing: the last stage and the head train, everything before stays as pretrained; the
+# best of six schedules in benchmarks/face_recipe.py (docs/training.md#face)
+FACE_UNFREEZE_FROM = "-1"
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,14 @@ RECIPES: Dict[str, Recipe] = {
                  label_smoothing=0.0, augment="flip", epochs=10, batch=180, val_batch=100, unfreeze_from=None),
         ),
         Recipe(
+            "face",
+            "person recognition on aligned face crops: 112 px, the whole crop (no centre cut), mild near-square crops + "
+            "flip + colour jitter 0.3, the last stage + head trained (head: linear until issue 12 adds arcface)",
+            dict(optimizer="adamw", lr=1e-3, weight_decay=0.05, scheduler="cosine", warmup_epochs=1.0, label_smoothing=0.1,
+                 augment="face", epochs=30, batch=64, val_batch=100, imgsz=112, crop_ratio=1.0, patience=10,
+                 unfreeze_from=FACE_UNFREEZE_FROM, head="linear"),
+        ),
+        Recipe(
             "demo",
             "make demo: small CNN at 32 px, 12 epochs, AdamW + cosine, no flips (digits are not symmetric)",
             dict(optimizer="adamw", lr=3e-3, weight_decay=1e-4, scheduler="cosine", warmup_epochs=0.5, label_smoothing=0.0,
@@ -152,4 +173,6 @@ def resolve_config(recipe: str = "default", **overrides: Any) -> TrainConfig:
             values[k] = v
     if overrides.get("unfreeze_schedule") and overrides.get("unfreeze_from") is None:
         values["unfreeze_from"] = None  # a schedule given on the command line replaces the recipe's freezing
+    if overrides.get("unfreeze_from") is not None and not overrides.get("unfreeze_schedule"):
+        values["unfreeze_schedule"] = None  # ...and so does --unfreeze-from (the face recipe has a schedule)
     return TrainConfig(recipe=recipe, **values).validate()

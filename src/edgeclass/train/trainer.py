@@ -219,7 +219,7 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
                 log(f"epoch {epoch + 1}: training {', '.join(active)}")
         trainable_now = tuple(p.requires_grad for p in c.model.net.parameters())
         if trainable_now != trainable_before:  # the frozen set changed: new fast forward, new DDP wrapper
-            step_model = fast_frozen_forward(c.model) or c.model
+            step_model = fast_frozen_forward(c.model, cfg.arch) or c.model
             if info.enabled:  # DDP registers the trainable parameters once
                 ddp_model = wrap_ddp(step_model, device)
             trainable_before = trainable_now
