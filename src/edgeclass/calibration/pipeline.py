@@ -55,6 +55,7 @@ class CalibrationConfig:
             raise EdgeclassError("--num and --batch must be positive")
         if self.trt_cache_version:
             trt_cache.version_number(self.trt_cache_version)
+            trt_cache.algorithm_of(self.method)
         return self
 
 
@@ -262,7 +263,7 @@ def run_calibration(cfg: CalibrationConfig) -> CalibrationResult:
         cache_path = None
         if cfg.trt_cache_version:
             code = trt_cache.version_number(cfg.trt_cache_version)
-            cache_path = trt_cache.write(out_dir / trt_cache.FILE_NAME, range_amax(cache), code)
+            cache_path = trt_cache.write(out_dir / trt_cache.FILE_NAME, range_amax(cache), code, trt_cache.algorithm_of(cfg.method))
 
     result = CalibrationResult(fp32_top1, len(test[1]), len(calib), cfg.method, cfg.max_drop, reports, trt_cache=cache_path, notes=notes)
     result.report_path = out_dir / REPORT_FILE
