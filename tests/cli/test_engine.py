@@ -70,6 +70,44 @@ def test_print_trtexec_takes_an_onnx_file_and_a_fixed_batch(exported_run):
     assert "--memPoolSize=workspace:1024" in args and "--fp16" not in args
 
 
+def test_print_trtexec_for_a_static_onnx_has_no_shape_flags(exported_run, tmp_path):
+    """trtexec refuses --minShapes/--optShapes/--maxShapes for a model whose batch is fixed."""
+    out = tmp_path / "static"
+    r = run_cli("export", str(exported_run), "--batch", "2", "--formats", "onnx", "--out", str(out), "--parity-images", "0")
+    assert r.exit_code == 0, r.output
+    r = run_cli("engine", str(out / "model.onnx"), "--precision", "fp16", "--print-trtexec", "--trt-version", "10.3")
+    assert r.exit_code == 0, r.output
+    args = shlex.split(r.output.strip())
+    assert not [a for a in args if "Shapes=" in a] and "--fp16" in args
+
+
+def test_print_trtexec_for_dla_has_equal_shapes_and_device_1(exported_run):
+    r = run_cli("engine", str(exported_run), "--precision", "fp16", "--dla-core", "0", "--device", "cuda:1", "--print-trtexec",
+                "--trt-version", "10.3")
+    assert r.exit_code == 0, r.output
+    args = shlex.split(r.output.strip())
+    shapes = {a.split(":", 1)[1] for a in args if "Shapes=" in a}
+    assert shapes == {"1x3x32x32"} and "--useDLACore=0" in args and "--device=1" in args
+    assert f"--saveEngine={exported_run / 'weights' / 'model.fp16.dla0.engine'}" in args
+
+
+def test_print_trtexec_picks_the_int8_file_per_version(calibrated_run):
+    weights = calibrated_run / "weights"
+    for version, source, flags in (("8.6.2", "model.int8.onnx", {"--int8", "--fp16"}), ("10.3", "model.int8-fp16.onnx", {"--stronglyTyped"}),
+                                   ("11.0", "model.int8-fp16.onnx", set())):
+        r = run_cli("engine", str(calibrated_run), "--precision", "int8", "--print-trtexec", "--trt-version", version)
+        assert r.exit_code == 0, r.output
+        args = set(shlex.split(r.output.strip().splitlines()[0]))
+        assert f"--onnx={weights / source}" in args and flags <= args and not ({"--int8", "--fp16"} - flags) & args, version
+    r = CliRunner().invoke(cli, ["engine", str(weights / "model.int8.onnx"), "--precision", "int8", "--dla-core", "0",
+                                 "--print-trtexec", "--trt-version", "10.3"])
+    assert r.exit_code == 2 and "DLA does not run explicitly quantized (Q/DQ) layers" in r.output
+    r = CliRunner().invoke(cli, ["engine", str(calibrated_run), "--precision", "int8", "--dla-core", "0", "--print-trtexec",
+                                 "--trt-version", "8.6.2"])
+    assert r.exit_code == 0 and f"--onnx={weights / 'model.onnx'}" in r.stdout and "--calib=" in r.stdout  # routed
+    assert "trtexec cannot calibrate by itself" in r.stderr
+
+
 def test_int8_without_the_qdq_model_names_the_calibrate_command(exported_run):
     r = CliRunner().invoke(cli, ["engine", str(exported_run), "--precision", "int8", "--print-trtexec", "--trt-version", "10.3"])
     assert r.exit_code == 2

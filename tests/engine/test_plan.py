@@ -560,3 +560,22 @@ def test_jetpack_version_from_l4t():
     assert jetpack_version(None) in (None,) or isinstance(jetpack_version(None), str)
     text = jetpack_version("R36.4.0")
     assert text is None or "6" in text
+
+
+def test_setup_jetson_helper_reads_the_cuda_version_file(tmp_path):
+    """What `make setup-jetson` runs: `python -m edgeclass.engine.cuda_choice` (stdout: the requirement)."""
+    import subprocess
+    import sys
+
+    from edgeclass.engine.cuda_choice import read_cuda_version
+
+    (tmp_path / "version.json").write_text('{"cuda": {"name": "CUDA SDK", "version": "12.6.68"}}')
+    assert read_cuda_version([str(tmp_path / "absent"), str(tmp_path / "version.json")]) == "12.6"
+    p = subprocess.run([sys.executable, "-m", "edgeclass.engine.cuda_choice"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0
+    from pathlib import Path
+
+    if not Path("/usr/local/cuda/version.json").is_file() and not Path("/usr/local/cuda/version.txt").is_file():
+        assert p.stdout == "" and "CUDA version not found" in p.stderr  # this machine: no CUDA toolkit
+    else:
+        assert p.stdout.startswith("cuda-python>=") or "JetPack 5" in p.stderr

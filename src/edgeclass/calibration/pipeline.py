@@ -30,6 +30,8 @@ from .quantize import (
 )
 
 REPORT_FILE = "calibration.json"
+# what the pass/fail gate measures, wherever it is shown (report, calibration.json, the exit message)
+MEASURED_WITH = "ONNX Runtime's CPU emulation of each INT8 file, not a TensorRT engine (`make jetson-check` measures the engines)"
 FP32_ONNX = formats.get("onnx")  # what is calibrated
 
 
@@ -96,6 +98,7 @@ class CalibrationResult:
         d["report_path"] = str(self.report_path) if self.report_path else None
         d["trt_cache"] = str(self.trt_cache) if self.trt_cache else None
         d["passed"] = self.ok
+        d["measured_with"] = MEASURED_WITH
         return d
 
 
@@ -275,7 +278,7 @@ def format_report(result: CalibrationResult) -> str:
     lines = [
         f"INT8 calibration: {result.calibration_images} TRAIN images, method {result.method}; "
         f"accuracy on {result.test_images} TEST images (budget: drop <= {result.max_drop:g} points)",
-        f"{'model':<10} {'top-1':>8} {'drop':>8} {'agree':>8}  {'worst class':<22} result",
+        f"{'model':<10} {'top-1':>8} {'drop':>8} {'agree':>8}  {'worst class':<22} result (ONNX Runtime)",
         f"{'fp32':<10} {result.fp32_top1:>8.2%} {'':>8} {'':>8}",
     ]
     for m in result.models:
@@ -294,5 +297,5 @@ def format_report(result: CalibrationResult) -> str:
                 + ", ".join(m.float_layers)
             )
     lines += [f"note: {n}" for n in result.notes]
-    lines.append("(accuracy is ONNX Runtime's CPU emulation of each file, not a TensorRT engine: `make jetson-check` measures the engine)")
+    lines.append(f"(accuracy and ok/FAIL: {MEASURED_WITH})")
     return "\n".join(lines)

@@ -47,10 +47,13 @@ def engine(target: Path, precision: str, batch, min_batch, opt_batch, max_batch,
     if trt_version and not print_trtexec:
         raise EdgeclassError("--trt-version only applies with --print-trtexec (a build uses the installed TensorRT)")
     if print_trtexec:
-        from ..engine.build import prepare, trtexec_for
+        from ..engine.build import prepare, trtexec_for, trtexec_notes
         from ..engine.plan import planning_version
 
-        click.echo(trtexec_for(prepare(target, request, planning_version(trt_version)), request))
+        prep = prepare(target, request, planning_version(trt_version))
+        click.echo(trtexec_for(prep, request))
+        for note in trtexec_notes(prep):
+            click.echo(f"note: {note}", err=True)
         return
     if backend == "torch-tensorrt":
         from ..engine.torch_tensorrt import compile_checkpoint

@@ -95,6 +95,14 @@ def trtexec_for(prep: Prepared, request: EngineRequest, timing_cache: Optional[P
     )
 
 
+def trtexec_notes(prep: Prepared) -> List[str]:
+    """What the printed trtexec line needs that is not there yet."""
+    if prep.plan.calibrator and not calibration_cache_path(prep.weights_dir).is_file():
+        return [f"{calibration_cache_path(prep.weights_dir)} does not exist yet and trtexec cannot calibrate by itself: write it with "
+                f"`edgeclass calibrate RUN --method entropy --trt-cache {prep.plan.version}` (trtexec reads it with its entropy calibrator)"]
+    return []
+
+
 # --------------------------------------------------------------------------------------------
 # TensorRT calls
 # --------------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def setup_requirement(cuda_version: Optional[str]) -> Tuple[Optional[str], str]:
     """What `make setup-jetson` installs for device memory: (requirement or None, note). CUDA 12+:
     cuda-python of that major; CUDA 11 (JetPack 5): none, PyTorch's CUDA is the path (``JETPACK5_NOTE``)."""
     if not cuda_version:
-        return None, "CUDA version not found (/usr/local/cuda/version.json): no cuda-python installed; set JETSON_EXTRAS to choose"
+        return None, "CUDA version not found (/usr/local/cuda/version.json): no cuda-python installed (JETSON_CUDA_PYTHON=... picks one)"
     if int(cuda_version.split(".", 1)[0]) < 12:
         return None, JETPACK5_NOTE.format(cuda=cuda_version)
     return cuda_python_requirement(cuda_version), ""
