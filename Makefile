@@ -97,16 +97,22 @@ ENGINE_ARGS ?=
 engine: $(TRT_SETUP)
 	$(EC) engine $(RUN) --precision $(PRECISION) $(ENGINE_ARGS)
 
-# build fp16 + int8 engines, compare with ONNX Runtime on the test split, benchmark, print one report
+# build fp16 + int8 engines (+ DLA ones where the device has DLA), show their layers, compare every
+# output with ONNX Runtime on the test split, benchmark, print one report (JETSON_CHECK_ARGS="--out r.md")
+JETSON_CHECK_ARGS ?=
 jetson-check: $(TRT_SETUP)
-	$(EC) jetson-check $(RUN)
+	$(EC) jetson-check $(RUN) $(JETSON_CHECK_ARGS)
 
 # Jetson (JetPack 6): TensorRT, CUDA, numpy, OpenCV and NVIDIA's PyTorch come from JetPack / apt, so the
 # venv sees the system site-packages; pip adds edgeclass (--no-deps) and the pure-Python deps JetPack
 # lacks. JETSON_EXTRAS are aarch64 wheels that replace nothing of JetPack (onnx to read model cards,
-# onnxruntime for jetson-check's reference, cuda-python for device memory without PyTorch; keep
-# cuda-python's major at your CUDA's: 12 on JetPack 6). Set JETSON_EXTRAS= to skip them.
-JETSON_EXTRAS ?= onnx onnxruntime 'cuda-python>=12,<13'
+# onnxruntime for jetson-check's reference). Set JETSON_EXTRAS= to skip them.
+# cuda-python (device memory without PyTorch) must have the CUDA major of the device: `auto` reads
+# /usr/local/cuda/version.json (python -m edgeclass.engine.cuda_choice): CUDA 12.x (JetPack 6) gets
+# 'cuda-python>=12.x,<13'; CUDA 11.4 (JetPack 5) gets none, engines then use NVIDIA's PyTorch wheel.
+# JETSON_CUDA_PYTHON='cuda-python==12.6.0' picks one yourself, JETSON_CUDA_PYTHON=none skips it.
+JETSON_EXTRAS ?= onnx onnxruntime
+JETSON_CUDA_PYTHON ?= auto
 setup-jetson: $(VENV)/.stamp-jetson
 
 $(VENV)/.stamp-jetson: pyproject.toml
@@ -114,6 +120,8 @@ $(VENV)/.stamp-jetson: pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	$(BIN)/pip install -q 'click>=8.0' 'tqdm>=4.60'
 	$(if $(strip $(JETSON_EXTRAS)),$(BIN)/pip install -q $(JETSON_EXTRAS))
+	@req='$(JETSON_CUDA_PYTHON)'; if [ "$$req" = auto ]; then req="$$($(BIN)/python -m edgeclass.engine.cuda_choice)"; fi; \
+	if [ -n "$$req" ] && [ "$$req" != none ]; then echo "pip install $$req"; $(BIN)/pip install -q "$$req"; fi
 	$(BIN)/python -c "import tensorrt, cv2, numpy; print('TensorRT', tensorrt.__version__, '| OpenCV', cv2.__version__, '| numpy', numpy.__version__)"
 	touch $@
 

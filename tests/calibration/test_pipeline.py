@@ -82,6 +82,7 @@ def test_cpu_model_uses_unsigned_activations(calibrated_run):
 def test_int8_accuracy_report_is_within_budget(calibrated_run):
     report = json.loads((calibrated_run / "weights" / "calibration.json").read_text())
     assert report["passed"] and report["fp32_top1"] >= 0.9 and report["calibration_images"] == 200
+    assert report["measured_with"].startswith("ONNX Runtime's CPU emulation")  # the gate is not a TensorRT engine
     by_name = {m["name"]: m for m in report["models"]}
     from edgeclass.calibration.modelopt_ptq import modelopt_version
 
@@ -152,14 +153,26 @@ def test_tensorrt_calibration_cache_format(tmp_path, exported_run):
     shutil.copytree(exported_run, run)
     result = CliRunner().invoke(cli, ["calibrate", str(run), "--num", "40", "--batch", "20", "--trt-cache", "8.6.1"])
     assert result.exit_code == 0, result.output
+    assert "ok/FAIL: ONNX Runtime's CPU emulation of each INT8 file, not a TensorRT engine" in result.output
     lines = (run / "weights" / "calibration.cache").read_text().splitlines()
-    assert lines[0] == "TRT-8601-EntropyCalibration2"
+    assert lines[0] == "TRT-8601-MinMaxCalibration"  # names the calibrator that reads min/max ranges (defect 9)
     import struct
 
     for line in lines[1:]:
         name, hexval = line.rsplit(": ", 1)
         assert name and len(hexval) == 8
         assert struct.unpack(">f", bytes.fromhex(hexval))[0] > 0
+
+
+def test_trt_cache_header_follows_the_method_and_refuses_percentile(tmp_path):
+    from edgeclass.artifacts import trt_cache
+    from edgeclass.calibration.pipeline import CalibrationConfig
+    from edgeclass.errors import EdgeclassError
+
+    assert trt_cache.header(8601, trt_cache.algorithm_of("entropy")) == "TRT-8601-EntropyCalibration2"
+    assert trt_cache.header(100300, trt_cache.algorithm_of("minmax")) == "TRT-100300-MinMaxCalibration"
+    with pytest.raises(EdgeclassError, match="no such calibrator"):
+        CalibrationConfig(source=tmp_path, method="percentile", trt_cache_version="8.6.1").validate()
 
 
 def write_pngs(folder: Path, n: int, value: int) -> None:

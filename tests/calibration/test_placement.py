@@ -143,3 +143,27 @@ def test_calibrate_writes_modelopt_fp16_file_where_modelopt_is_installed(calibra
     report = json.loads((calibrated_run / "weights" / "calibration.json").read_text())
     fp16 = next(m for m in report["models"] if m["name"] == "int8-fp16")
     assert fp16["lint"] == [] and fp16["passed"]
+
+
+def test_the_modelopt_file_is_a_format_table_row_that_eval_and_bench_read(calibrated_run, monkeypatch):
+    """onnx-int8-fp16: its file name, made by calibrate, loaded by ONNX Runtime, a bench row; read by
+    the engine planner as the strongly typed INT8 source (engine.source.onnx_kind -> int8-fp16)."""
+    import numpy as np
+
+    from edgeclass.artifacts import formats, read_card
+    from edgeclass.engine.source import read_onnx_info
+    from edgeclass.runtime.backends import load_backend
+    from edgeclass.tools import bench_build
+
+    fmt = formats.get("onnx-int8-fp16")
+    assert (fmt.file_name, fmt.made_by, fmt.backend) == ("model.int8-fp16.onnx", "calibrate", "onnxruntime")
+    assert fmt in formats.BENCHED and formats.of_precision(".onnx", "int8").key == "onnx-int8"
+    path = calibrated_run / "weights" / fmt.file_name
+    if not path.is_file():
+        pytest.skip("nvidia-modelopt is not installed: calibrate wrote no model.int8-fp16.onnx")
+    assert read_card(path).precision == "int8" and read_onnx_info(path).kind == "int8-fp16"
+    with load_backend(path) as backend:
+        assert backend.predict(np.zeros((2, 3, 32, 32), np.float32)).shape == (2, 10)
+    assert bench_build.format_skip_reason(fmt) == ""
+    monkeypatch.setattr("edgeclass.calibration.modelopt_ptq.modelopt_version", lambda: None)
+    assert "ModelOpt is not installed" in bench_build.format_skip_reason(fmt)

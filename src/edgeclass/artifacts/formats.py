@@ -9,11 +9,14 @@ torchscript         model.ts               fp32      torchscript    edgeclass ex
 onnx                model.onnx             fp32      onnx           edgeclass export        onnxruntime
 onnx-fp16           model.fp16.onnx        fp16      onnx           edgeclass export        onnxruntime
 onnx-int8           model.int8.onnx        int8      onnx           edgeclass calibrate     onnxruntime
+onnx-int8-fp16      model.int8-fp16.onnx   int8      onnx           edgeclass calibrate     onnxruntime
 onnx-int8-cpu       model.int8-cpu.onnx    int8-cpu  onnx           edgeclass calibrate     onnxruntime
 engine-fp32/16/int8 model.<p>.engine       p         engine sidecar edgeclass engine        tensorrt
 torch-tensorrt-fp32 model.<p>.trt.ts       p         torchscript    edgeclass engine        torchscript
                                                                     --backend torch-tensorrt
 =================== ====================== ========= ============== ======================= =============
+
+``model.<p>.dla<N>.engine`` (a ``--dla-core N`` build) is an engine too: same suffix, same sidecar.
 
 The suffix of a file (``.pt``, ``.ts``, ``.onnx``, ``.engine``) decides where its card lives and which
 backend loads it, so a renamed artifact still works. No heavy import here.
@@ -69,7 +72,11 @@ FORMATS: Tuple[Format, ...] = (
     Format("torchscript", "model.ts", "fp32", "TorchScript", "fp32", "export", "torchscript", torchscript),
     Format("onnx", "model.onnx", "fp32", "ONNX Runtime", "fp32", "export", "onnxruntime", onnx),
     Format("onnx-fp16", "model.fp16.onnx", "fp16", "ONNX Runtime", "fp16", "export", "onnxruntime", onnx),
-    Format("onnx-int8", "model.int8.onnx", "int8", "ONNX Runtime", "int8 (Q/DQ)", "calibrate", "onnxruntime", onnx),
+    Format("onnx-int8", "model.int8.onnx", "int8", "ONNX Runtime", "int8 (Q/DQ, opset 17)", "calibrate", "onnxruntime", onnx),
+    # ModelOpt's Q/DQ with fp16 elsewhere (opset 19), for strongly typed TensorRT 10/11; written where
+    # ModelOpt is installed. After onnx-int8, so of_precision(".onnx", "int8") stays model.int8.onnx.
+    Format("onnx-int8-fp16", "model.int8-fp16.onnx", "int8", "ONNX Runtime", "int8 (Q/DQ, fp16, opset 19)", "calibrate",
+           "onnxruntime", onnx),
     Format("onnx-int8-cpu", "model.int8-cpu.onnx", "int8-cpu", "ONNX Runtime", "int8-cpu (U8S8)", "calibrate", "onnxruntime", onnx),
     _engine("fp32", benched=False),
     _engine("fp16"),

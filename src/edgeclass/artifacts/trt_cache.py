@@ -2,18 +2,23 @@
 TensorRT < 11. `edgeclass calibrate --trt-cache VERSION` writes it from ONNX Runtime's ranges and
 `edgeclass engine --calibrator` reuses it, so the header and the version code live here, once.
 
-Format: a header line ``TRT-<version code>-EntropyCalibration2`` and one ``<tensor>: <hex>`` line per
-tensor, the hex being the big-endian IEEE float32 bits of the scale ``amax / 127``. TensorRT ignores a
-cache whose header names another version (it recalibrates), so the version must be the target's.
-Tensor names are the ONNX tensor names, which is what TensorRT's ONNX parser keeps.
+Format: a header line ``TRT-<version code>-<algorithm>`` and one ``<tensor>: <hex>`` line per tensor,
+the hex being the big-endian IEEE float32 bits of the scale ``amax / 127``. The algorithm names the
+calibrator that produced the ranges and that must read them: ``MinMaxCalibration``
+(``IInt8MinMaxCalibrator``; ONNX Runtime's min/max ranges) or ``EntropyCalibration2``
+(``IInt8EntropyCalibrator2``; entropy ranges; trtexec's ``--calib`` calibrator is this one,
+``RndInt8Calibrator`` in samples/common/sampleEngines.cpp). TensorRT ignores a cache whose header names
+another version and recalibrates, so the version must be the target's. Tensor names are the ONNX tensor
+names the parser keeps; tensors the parser creates itself have no line (``missing_scales``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import EdgeclassError
 from ..fileio import write_text_atomic
@@ -43,26 +48,58 @@ def version_number(version: str) -> int:
     return version_code(major, minor, patch)
 
 
-def header(code: int) -> str:
-    """First line TensorRT writes into an entropy-calibration cache, e.g. TRT-100300-EntropyCalibration2."""
-    return f"TRT-{code}-EntropyCalibration2"
+MINMAX, ENTROPY = "MinMaxCalibration", "EntropyCalibration2"
+ALGORITHM_OF_METHOD = {"minmax": MINMAX, "entropy": ENTROPY}  # calibrate --method -> cache header
 
 
-def matches(data: Optional[bytes], code: int) -> bool:
-    """Reuse a cache only if TensorRT of this exact version wrote it: scales from another version may
-    name tensors differently, and TensorRT rejects a mismatched header by trying to recalibrate with
-    no data."""
+def algorithm_of(method: str) -> str:
+    """The calibrator algorithm a cache of ``method`` ranges must name; percentile ranges have no
+    TensorRT calibrator, so they get no cache."""
+    try:
+        return ALGORITHM_OF_METHOD[method]
+    except KeyError:
+        raise EdgeclassError(
+            f"--trt-cache cannot carry {method} ranges: TensorRT has no such calibrator (use --method minmax or entropy)"
+        ) from None
+
+
+def header(code: int, algorithm: str = ENTROPY) -> str:
+    """First line of a calibration cache, e.g. TRT-8601-MinMaxCalibration, TRT-100300-EntropyCalibration2."""
+    return f"TRT-{code}-{algorithm}"
+
+
+def parse_header(data: Optional[bytes]) -> Optional[Tuple[int, str]]:
+    """(version code, algorithm) of a cache's first line, None when it is not a TensorRT cache."""
     if not data:
-        return False
-    first = data.split(b"\n", 1)[0].strip().decode("ascii", "replace")
-    return first == header(code)
+        return None
+    m = re.fullmatch(r"TRT-(\d+)-(\w+)", data.split(b"\n", 1)[0].strip().decode("ascii", "replace"))
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
+def matches(data: Optional[bytes], code: int, algorithm: Optional[str] = None) -> bool:
+    """Reuse a cache only if it was written for this exact TensorRT version (scales from another
+    version may name tensors differently) and, when given, for this calibrator algorithm."""
+    found = parse_header(data)
+    return found is not None and found[0] == code and (algorithm is None or found[1] == algorithm)
+
+
+def tensor_names(data: Optional[bytes]) -> List[str]:
+    """The tensors a cache has a scale for."""
+    lines = (data or b"").decode("ascii", "replace").splitlines()[1:]
+    return [line.rsplit(":", 1)[0] for line in lines if ":" in line]
+
+
+def missing_scales(cache_names: Iterable[str], network_tensors: Iterable[str]) -> List[str]:
+    """Network tensors (every layer output TensorRT's parser made) the cache has no scale for."""
+    have = set(cache_names)
+    return [t for t in network_tensors if t not in have]
 
 
 def scale_hex(amax: float) -> str:
     return struct.pack(">f", max(float(amax), 1e-12) / 127.0).hex()
 
 
-def write(path: str | os.PathLike, amax: Mapping[str, float], code: int) -> Path:
+def write(path: str | os.PathLike, amax: Mapping[str, float], code: int, algorithm: str = MINMAX) -> Path:
     """The cache for ``amax`` (tensor name -> largest absolute value), names sorted."""
-    lines = [header(code)] + [f"{name}: {scale_hex(a)}" for name, a in sorted(amax.items())]
+    lines = [header(code, algorithm)] + [f"{name}: {scale_hex(a)}" for name, a in sorted(amax.items())]
     return write_text_atomic(path, "\n".join(lines) + "\n", encoding="ascii")

@@ -27,9 +27,10 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
+from ..artifacts import formats
 from ..errors import EdgeclassError
 
-FILE_NAME = "model.int8-fp16.onnx"
+FILE_NAME = formats.get("onnx-int8-fp16").file_name  # model.int8-fp16.onnx
 TESTED_VERSION = "0.47.0"
 HIGH_PRECISION = ("fp16", "fp32")
 ONNX_DEPS = ("modelopt", "onnx_graphsurgeon", "onnxslim", "lief", "onnxruntime")  # what modelopt.onnx.quantization imports

@@ -1,8 +1,9 @@
-"""TensorRT engines (`edgeclass engine`): what to build per TensorRT version, from which ONNX, with
-which flags and shapes (``plan``, ``shapes``, ``source``), whether an engine is still good
-(``sidecar``), CUDA memory and streams (``cuda``), and the thin builder that calls TensorRT
-(``build``, ``calibrator``; ``torch_tensorrt`` for `--backend torch-tensorrt`).
+"""TensorRT engines (`edgeclass engine`): which TensorRT (``version``), what to build per version from
+which ONNX with which flags (``plan``, ``shapes``, ``source``, ``dla``), the equivalent trtexec line
+(``trtexec``), whether an engine is still good here (``sidecar``, ``identity``), CUDA device memory
+and streams (``cuda``, ``cuda_choice``), where the layers of a built engine run (``layers``), and the
+thin builder that calls TensorRT (``build``, ``calibrator``; ``torch_tensorrt`` for `--backend torch-tensorrt`).
 
 Everything that decides is plain Python tested on every machine; ``tensorrt`` is imported only by
-``plan.import_tensorrt``, when a build or a runtime backend needs it.
+``version.import_tensorrt``, when a build or a runtime backend needs it.
 """

@@ -68,3 +68,19 @@ def profile_shapes(
             )
     chw = (3, imgsz, imgsz)
     return ProfileShapes((lo,) + chw, (opt,) + chw, (hi,) + chw)  # type: ignore[arg-type]
+
+
+def _dims(shape: Sequence[int]) -> str:
+    return "x".join(str(int(v)) for v in shape)
+
+
+def trtexec_shape_args(shapes: ProfileShapes, input_name: str, onnx_batch: Optional[int]) -> List[str]:
+    """trtexec's ``--minShapes/--optShapes/--maxShapes`` for a dynamic-batch ONNX (equal for a static
+    profile, e.g. DLA); none for an ONNX whose batch is fixed: trtexec refuses shape flags when no
+    network input is dynamic ("Static model does not take explicit shapes since the shape of inference
+    tensors will be determined by the model itself", samples/common/sampleEngines.cpp, 8.5 to 11.1)."""
+    if onnx_batch is not None:
+        if shapes.batches != (onnx_batch,) * 3:
+            raise EdgeclassError(f"the ONNX input has a fixed batch of {onnx_batch}; the profile {shapes.batches} cannot differ")
+        return []
+    return [f"--{k}Shapes={input_name}:{_dims(getattr(shapes, k))}" for k in ("min", "opt", "max")]

@@ -1,6 +1,7 @@
 """The engine sidecar ``model.<precision>.engine.json``: the engine's identity (the TensorRT version,
-GPU and source ONNX it was built with and for), its card and build options, and the staleness verdict
-that says whether it can be used here. Plain JSON and plain functions: no TensorRT.
+GPU, Jetson module and L4T release, source ONNX it was built with and for), its card, I/O names and
+build options, where its layers run, and the staleness verdict that says whether it can be used here.
+Plain JSON and plain functions: no TensorRT.
 """
 
 from __future__ import annotations
@@ -8,53 +9,19 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..artifacts.engine import sidecar_path
 from ..errors import EdgeclassError
 from ..spec import ModelCard, sha256_file
+from .identity import GpuInfo, host_identity, identity_stale_reasons, parse_l4t_release, read_l4t_release  # noqa: F401
 from .plan import INPUT_NAME, OUTPUT_NAME, BuildPlan, EngineRequest, TrtVersion
 from .shapes import ProfileShapes
 
 SIDECAR_FORMAT = "edgeclass.engine.v1"
-L4T_RELEASE_FILE = "/etc/nv_tegra_release"
-
-
-# --------------------------------------------------------------------------------------------
-# identity: GPU and Jetson release
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GpuInfo:
-    name: str
-    compute_capability: str  # "8.7"
-
-    @property
-    def sm(self) -> str:
-        return "sm_" + self.compute_capability.replace(".", "")
-
-
-def parse_l4t_release(text: Optional[str]) -> Optional[str]:
-    """'# R36 (release), REVISION: 4.0, GCID: ...' -> 'R36.4.0' (None when not a Jetson)."""
-    if not text:
-        return None
-    m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
-    if not m:
-        return None
-    return f"R{m.group(1)}.{m.group(2).rstrip('.')}"
-
-
-def read_l4t_release(path: str = L4T_RELEASE_FILE) -> Optional[str]:
-    try:
-        with open(path, "r", encoding="utf-8", errors="replace") as f:
-            return parse_l4t_release(f.read())
-    except OSError:
-        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,8 +43,17 @@ def make_sidecar(
     input_name: str = INPUT_NAME,
     output_name: str = OUTPUT_NAME,
     built_at: Optional[str] = None,
+    host: Optional[Dict[str, Any]] = None,
+    output_names: Sequence[str] = (),
+    timing_cache_chosen: bool = False,
+    placement: Optional[Dict[str, Any]] = None,
+    layers: Optional[List[Dict[str, str]]] = None,
+    calibration: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """Everything needed to use the engine and to tell later whether it is stale."""
+    """Everything needed to use the engine and to tell later whether it is stale. ``host``: the
+    machine's module / module_id / l4t (``identity.host_identity``); ``placement``: where the
+    network's layers run (``dla.builder_placement``); ``layers``: the engine inspector's rows."""
+    host = host or {}
     engine_card = card.replace(
         precision=plan.precision,
         provenance={"parent_sha256": onnx_sha256, "parent": Path(onnx_path).name, "tensorrt": str(plan.version)},
@@ -88,11 +64,17 @@ def make_sidecar(
         "precision": plan.precision,
         "tensorrt": str(plan.version),
         "gpu": {"name": gpu.name, "compute_capability": gpu.compute_capability},
-        "l4t": l4t,
+        "l4t": l4t if l4t is not None else host.get("l4t"),
+        "jetson_module": host.get("module"),
+        "jetson_module_id": host.get("module_id"),
         "source_onnx": {"file": Path(onnx_path).name, "sha256": onnx_sha256},
         "input": {"name": input_name, "dtype": "float32", "layout": "NCHW", **shapes.to_dict()},
         "output": {"name": output_name, "dtype": "float32", "classes": card.num_classes},
-        "build": {**plan.to_dict(), "workspace_gib": workspace_gib, "timing_cache": timing_cache},
+        "outputs": list(output_names or (output_name,)),
+        "build": {**plan.to_dict(), "workspace_gib": workspace_gib, "timing_cache": timing_cache,
+                  "timing_cache_chosen": bool(timing_cache_chosen), "calibration": calibration},
+        "placement": placement,
+        "layers": layers,
         "build_seconds": round(float(build_seconds), 2),
         "built_at": built_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "edgeclass": __version__,
@@ -161,15 +143,23 @@ def _version_usable(built: TrtVersion, running: TrtVersion, version_compatible: 
     return running >= built and running.major - built.major <= (2 if built.major == 8 else 1)
 
 
+def built_identity(sidecar: Dict[str, Any]) -> Dict[str, Any]:
+    """What ``identity.identity_stale_reasons`` compares, from a sidecar."""
+    return {"module": sidecar.get("jetson_module"), "module_id": sidecar.get("jetson_module_id"), "l4t": sidecar.get("l4t"),
+            "dla_core": (sidecar.get("build") or {}).get("dla_core")}
+
+
 def staleness(
     sidecar: Optional[Dict[str, Any]],
     running_version: TrtVersion,
     gpu: GpuInfo,
     onnx_sha256: Optional[str] = None,
+    host: Optional[Dict[str, Any]] = None,
 ) -> Verdict:
-    """Is an engine with this sidecar usable with this TensorRT on this GPU, built from this ONNX?
-    ``onnx_sha256`` is the current source ONNX's digest when that file is present (None: not checked,
-    e.g. an engine deployed without its ONNX)."""
+    """Is an engine with this sidecar usable with this TensorRT on this GPU and board, built from this
+    ONNX? ``onnx_sha256`` is the current source ONNX's digest when that file is present (None: not
+    checked, e.g. an engine deployed without its ONNX); ``host`` this machine's module, L4T release and
+    DLA core count (``identity.host_identity``; None: not compared)."""
     if sidecar is None:
         return Verdict(("its sidecar .engine.json is missing, so its TensorRT version, GPU and source are unknown",))
     reasons: List[str] = []
@@ -184,16 +174,20 @@ def staleness(
         )
     elif bgpu.get("name") != gpu.name:
         reasons.append(f"built on a {bgpu.get('name')}, this GPU is a {gpu.name}")
+    reasons += identity_stale_reasons(built_identity(sidecar), host or {})
     src = sidecar.get("source_onnx") or {}
     if onnx_sha256 is not None and src.get("sha256") and src["sha256"] != onnx_sha256:
         reasons.append(f"{src.get('file', 'the source ONNX')} changed since the build")
     return Verdict(tuple(reasons))
 
 
-def engine_verdict(engine: str | os.PathLike, running_version: TrtVersion, gpu: GpuInfo) -> Tuple[Optional[Dict[str, Any]], Verdict]:
-    """(sidecar, verdict) of the engine file at ``engine``, its source ONNX checked when it is next to it."""
+def engine_verdict(engine: str | os.PathLike, running_version: TrtVersion, gpu: GpuInfo,
+                   host: Optional[Dict[str, Any]] = None) -> Tuple[Optional[Dict[str, Any]], Verdict]:
+    """(sidecar, verdict) of the engine file at ``engine``, its source ONNX checked when it is next to
+    it; ``host`` defaults to this machine's board and L4T release (DLA cores not compared)."""
     sidecar = read_sidecar(engine)
-    return sidecar, staleness(sidecar, running_version, gpu, source_onnx_sha256(engine, sidecar))
+    host = host if host is not None else host_identity()
+    return sidecar, staleness(sidecar, running_version, gpu, source_onnx_sha256(engine, sidecar), host)
 
 
 def deserialize_failure_verdict(detail: str = "") -> Verdict:
@@ -207,7 +201,10 @@ def deserialize_failure_verdict(detail: str = "") -> Verdict:
 
 
 def request_from_sidecar(sidecar: Optional[Dict[str, Any]], precision: str, device: int = 0) -> EngineRequest:
-    """The options an existing engine was built with (defaults for ``precision`` when its sidecar is missing)."""
+    """The options an existing engine was built with (defaults for ``precision`` when its sidecar is
+    missing). The timing cache is carried over only when the user chose it (``--timing-cache``): the
+    default one is named for the TensorRT version and GPU that built it, so a rebuild on another
+    version takes the running version's default instead (``plan.build_timing_cache``)."""
     if not sidecar:
         return EngineRequest(precision=precision, device=device)
     lo, opt, hi = ProfileShapes.from_dict(sidecar["input"]).batches
@@ -218,7 +215,7 @@ def request_from_sidecar(sidecar: Optional[Dict[str, Any]], precision: str, devi
         opt_batch=opt,
         max_batch=hi,
         workspace_gib=b.get("workspace_gib"),
-        timing_cache=b.get("timing_cache"),
+        timing_cache=b.get("timing_cache") if b.get("timing_cache_chosen") else None,
         dla_core=b.get("dla_core"),
         version_compatible=bool(b.get("version_compatible")),
         calibrator=bool(b.get("calibrator")),

@@ -37,7 +37,8 @@ def _build_export(run: Run) -> None:
 
 
 def _build_calibration(run: Run) -> None:
-    """model.int8.onnx (Q/DQ) and model.int8-cpu.onnx through the calibrator (needs model.onnx)."""
+    """model.int8.onnx, model.int8-fp16.onnx (with ModelOpt) and model.int8-cpu.onnx through the
+    calibrator (needs model.onnx)."""
     from ..calibration.pipeline import CalibrationConfig, run_calibration
 
     if not run.artifact(formats.get("onnx")).is_file():
@@ -72,6 +73,17 @@ def skip_reason(builder: str) -> str:
     return ""
 
 
+def format_skip_reason(fmt: Format) -> str:
+    """Why one file cannot be made here although its builder runs ("" when it can): ModelOpt's
+    model.int8-fp16.onnx needs ModelOpt, and calibrate skips it without."""
+    if fmt.key == "onnx-int8-fp16":
+        from ..calibration.modelopt_ptq import INSTALL_HINT, modelopt_version
+
+        if modelopt_version() is None:
+            return f"ModelOpt is not installed, so calibrate does not write it: {INSTALL_HINT}"
+    return ""
+
+
 def build_missing(run: Run, fmts: Sequence[Format], log: Callable[[str], None]) -> Dict[str, str]:
     """Run each builder that owes a missing file once, in table order. Returns builder -> error
     message for those that failed."""
@@ -100,8 +112,8 @@ def ensure_artifacts(run: Run, fmts: Sequence[Format], build: bool, log: Callabl
             out.append((OK, ""))
         elif builder not in BUILDERS:  # the checkpoint: only training makes it
             out.append((MISSING, f"{path.name} not found; train the run first ({fmt.maker})"))
-        elif skip_reason(builder):
-            out.append((SKIPPED, skip_reason(builder)))
+        elif skip_reason(builder) or format_skip_reason(fmt):
+            out.append((SKIPPED, skip_reason(builder) or format_skip_reason(fmt)))
         elif not build:
             out.append((MISSING, f"{path.name} not found (run without --no-build to make it)"))
         else:

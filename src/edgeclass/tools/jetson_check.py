@@ -1,152 +1,146 @@
-"""`edgeclass jetson-check RUN` (`make jetson-check`): the on-hardware check.
+"""`edgeclass jetson-check RUN` (`make jetson-check`): the on-hardware check, as one report to paste.
 
-Builds (or reuses, when fresh) the fp16 and int8 TensorRT engines of a run, compares each with ONNX
-Runtime on the run's test split (top-1 agreement, max |delta logit|, accuracy), measures latency and
-throughput, and prints one Markdown report a user can paste into an issue. Any step that cannot run
-(no TensorRT, no int8 ONNX, no ONNX Runtime) is reported as such, never hidden.
+Builds (or reuses, when fresh) the run's fp16 and int8 TensorRT engines, and fp16 / int8 DLA
+engines where the device has DLA; reads each engine's layers (precision, device) from TensorRT's
+engine inspector; compares every output with ONNX Runtime on the run's test split (top-1 agreement,
+cosine); times latency and throughput per batch; and prints one Markdown report
+(``jetson_report.format_report``). A part that cannot run (no TensorRT, no GPU, no DLA, no int8 ONNX,
+no ONNX Runtime) is listed under "Skipped" with the reason, never hidden.
 
-The comparison and report functions are plain numpy and are tested on every machine; the engine
-part has not yet run on real TensorRT hardware.
+The measurements and the report are plain numpy (``jetson_report``) and tested on every machine; the
+engine part runs against a stand-in TensorRT in the tests and has not yet run on real hardware.
 """
 
 from __future__ import annotations
 
 import platform
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .. import __version__
-from ..engine import cuda
-from ..engine.plan import NO_TENSORRT_MESSAGE, PRECISIONS, EngineRequest, engine_path, import_tensorrt
-from ..engine.sidecar import engine_verdict, read_l4t_release
-from ..engine.source import read_onnx_info
-from ..errors import EdgeclassError
-from ..metrics import logit_agreement, topk_accuracy
-from ..runs import Run
 from ..artifacts import formats
 from ..data.image_sets import DataSource, split_images
-from .bench import time_calls
+from ..engine import cuda
+from ..engine.cuda_choice import device_index
+from ..engine.dla import dla_supported
+from ..engine.identity import host_identity, jetpack_version
+from ..engine.plan import NO_TENSORRT_MESSAGE, PRECISIONS, EngineRequest, engine_path, import_tensorrt
+from ..engine.sidecar import engine_verdict
+from ..engine.source import read_onnx_info
+from ..errors import EdgeclassError
+from ..runs import Run
+from .jetson_report import EngineRow, accuracy, benchmark, compare_outputs, format_report
 from .machine import library_version
 
 DEFAULT_PRECISIONS = ("fp16", "int8")
 
 
-# --------------------------------------------------------------------------------------------
-# measurements (pure numpy)
-# --------------------------------------------------------------------------------------------
-
-
-def agreement(reference: np.ndarray, candidate: np.ndarray) -> Dict[str, float]:
-    """Top-1 agreement and max / mean |delta logit| of ``candidate`` against ``reference``."""
-    if reference.shape != candidate.shape:
-        raise EdgeclassError(f"logit shapes differ: {reference.shape} vs {candidate.shape}")
-    if len(reference) == 0:
-        raise EdgeclassError("no images to compare")
-    return logit_agreement(reference, candidate)
-
-
-def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return topk_accuracy(logits, labels, 1) if len(labels) else float("nan")
-
-
-def latency_stats(seconds: Sequence[float], batch: int) -> Dict[str, float]:
-    """Per-call latency percentiles (ms) and throughput (images/s) from per-call wall times."""
-    t = np.asarray(seconds, dtype=np.float64)
-    if t.size == 0:
-        raise EdgeclassError("no timings")
-    return {
-        "batch": batch,
-        "calls": int(t.size),
-        "mean_ms": float(t.mean() * 1e3),
-        "p50_ms": float(np.percentile(t, 50) * 1e3),
-        "p90_ms": float(np.percentile(t, 90) * 1e3),
-        "p99_ms": float(np.percentile(t, 99) * 1e3),
-        "images_per_s": float(batch * t.size / t.sum()),
-    }
-
-
-def benchmark(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int, iters: int, warmup: int = 10) -> Dict[str, float]:
-    """Time ``predict`` on batches of ``batch`` images (host-to-host: copies included, as an app sees it)."""
-    x = np.ascontiguousarray(np.resize(images, (batch,) + images.shape[1:]), dtype=np.float32)
-    return latency_stats(time_calls(lambda: predict(x), warmup, iters, seconds=float("inf")), batch)
-
-
-# --------------------------------------------------------------------------------------------
-# report
-# --------------------------------------------------------------------------------------------
-
-
 @dataclass
-class EngineRow:
+class CheckConfig:
+    precisions: Tuple[str, ...] = DEFAULT_PRECISIONS
+    batches: Tuple[int, ...] = (1, 8)
+    iters: int = 200
+    limit: Optional[int] = None  # at most this many test images
+    device: Any = 0  # 0, 1, "cuda:1"
+    rebuild: bool = False
+    dla_core: Optional[int] = None  # None: core 0 where the device has DLA
+    dla: bool = True
+
+    def validate(self) -> "CheckConfig":
+        bad = [p for p in self.precisions if p not in PRECISIONS]
+        if bad:
+            raise EdgeclassError(f"unknown precision(s) {', '.join(bad)}; choose from {', '.join(PRECISIONS)}")
+        if not self.batches or min(self.batches) < 1 or self.iters < 1:
+            raise EdgeclassError("--batches must be positive and --iters at least 1")
+        self.device = device_index(self.device)
+        return self
+
+
+@dataclass(frozen=True)
+class EngineSpec:
     precision: str
-    status: str  # "ok", or why it did not run
-    engine: str = ""
-    built: str = ""  # "built in 42 s" / "reused"
-    reference: str = ""  # the ONNX it was compared with
-    accuracy: Optional[float] = None
-    reference_accuracy: Optional[float] = None
-    compare: Dict[str, float] = field(default_factory=dict)
-    bench: List[Dict[str, float]] = field(default_factory=list)
-    describe: str = ""
+    dla_core: Optional[int] = None
+
+    @property
+    def label(self) -> str:
+        return self.precision if self.dla_core is None else f"{self.precision} DLA{self.dla_core}"
 
 
-def _fmt(v: Optional[float], spec: str) -> str:
-    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+# --------------------------------------------------------------------------------------------
+# the device
+# --------------------------------------------------------------------------------------------
 
 
-def format_report(env: Dict[str, str], rows: List[EngineRow], images: int, run: str, notes: Sequence[str] = ()) -> str:
-    lines = [f"## edgeclass jetson-check: {run}", "", "| | |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in env.items()]
-    lines += [
-        "",
-        f"Accuracy and agreement on the test split ({images} images); reference = ONNX Runtime (CPU) on the engine's source ONNX.",
-        "",
-        "| engine | status | build | top-1 acc | ref acc | top-1 agree | max abs dlogit | mean abs dlogit |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        c = r.compare
-        lines.append(
-            f"| {r.precision} | {r.status} | {r.built or '-'} | {_fmt(r.accuracy, '.2%')} | {_fmt(r.reference_accuracy, '.2%')} | "
-            f"{_fmt(c.get('top1_agreement'), '.2%')} | {_fmt(c.get('max_abs_diff'), '.3g')} | {_fmt(c.get('mean_abs_diff'), '.3g')} |"
-        )
-    bench = [(r, b) for r in rows for b in r.bench]
-    if bench:
-        lines += ["", "Latency per call (host to host, copies included) and throughput:", "",
-                  "| engine | batch | mean ms | p50 ms | p90 ms | p99 ms | images/s |", "|---|---|---|---|---|---|---|"]
-        for r, b in bench:
-            lines.append(
-                f"| {r.precision} | {int(b['batch'])} | {b['mean_ms']:.2f} | {b['p50_ms']:.2f} | {b['p90_ms']:.2f} | {b['p99_ms']:.2f} | {b['images_per_s']:.0f} |"
-            )
-    described = [r.describe for r in rows if r.describe] + list(notes)
-    if described:
-        lines += [""] + [f"- {d}" for d in described]
-    return "\n".join(lines) + "\n"
+def _gpu_line(device: int) -> str:
+    try:
+        handle = cuda.open_cuda(device)
+    except EdgeclassError as e:
+        return f"unavailable: {e}"
+    try:
+        g = handle.gpu()
+        return f"{g.name} ({g.sm}), device {device}; {handle.versions()}"
+    finally:
+        handle.close()
 
 
-def environment() -> Dict[str, str]:
+def _dla_cores(trt: Any) -> Optional[int]:
+    try:
+        return int(trt.Builder(trt.Logger(trt.Logger.WARNING)).num_DLA_cores)
+    except Exception:  # no GPU for the builder
+        return None
+
+
+def environment(device: int) -> Tuple[Dict[str, str], Dict[str, Any]]:
+    """(the Device table, facts the check needs: tensorrt module and version, DLA core count)."""
+    host = host_identity()
+    facts: Dict[str, Any] = {"trt": None, "version": None, "dla_cores": None}
+    try:
+        facts["trt"], facts["version"] = import_tensorrt()
+        facts["dla_cores"] = _dla_cores(facts["trt"])
+    except EdgeclassError:
+        pass
     env = {
+        "device": host["module"] or f"{platform.system()} {platform.machine()} (not a Jetson: no /proc/device-tree/model)",
+        "module (device tree)": host["module_id"] or "-",
+        "JetPack": jetpack_version(host["l4t"]) or "-",
+        "L4T": host["l4t"] or "not a Jetson (no /etc/nv_tegra_release)",
+        "GPU / CUDA": _gpu_line(device),
+        "TensorRT": str(facts["version"]) if facts["version"] else library_version("tensorrt"),
+        "DLA cores": "unknown (needs TensorRT and a GPU)" if facts["dla_cores"] is None else str(facts["dla_cores"]),
         "edgeclass": __version__,
         "python": platform.python_version(),
-        "machine": f"{platform.system()} {platform.machine()}",
-        "L4T": read_l4t_release() or "not a Jetson (no /etc/nv_tegra_release)",
     }
-    for mod in ("tensorrt", "onnxruntime", "numpy", "cv2", "torch"):
+    for mod in ("onnxruntime", "numpy", "cv2", "torch"):
         env[mod] = library_version(mod)
-    try:
-        device = cuda.open_cuda(0)
-        g = device.gpu()
-        env["GPU"] = f"{g.name} ({g.sm}), memory via {device.kind}"
-        device.close()
-    except EdgeclassError as e:
-        env["GPU"] = str(e)
-    except Exception as e:
-        env["GPU"] = f"unavailable ({type(e).__name__}: {e})"
-    return env
+    return env, facts
+
+
+def engine_specs(cfg: CheckConfig, facts: Dict[str, Any]) -> Tuple[List[EngineSpec], List[Tuple[str, str]]]:
+    """The engines to check (GPU ones, and DLA ones where possible) and the DLA ones skipped, with why."""
+    specs = [EngineSpec(p) for p in cfg.precisions]
+    skipped: List[Tuple[str, str]] = []
+    version, cores = facts["version"], facts["dla_cores"]
+    if not cfg.dla:
+        return specs, [("DLA engines", "--no-dla")]
+    if version is None:
+        return specs, [("DLA engines", "need TensorRT")]
+    if not dla_supported(version):
+        return specs, [("DLA engines", f"TensorRT {version} has no DLA (8.5-10.7 and 11.4.1+ on AGX Orin do)")]
+    if not cores:
+        return specs, [("DLA engines", "this device has no DLA cores" if cores == 0 else "the DLA core count is unknown")]
+    core = cfg.dla_core if cfg.dla_core is not None else 0
+    for p in cfg.precisions:
+        if p == "fp32":
+            skipped.append((f"{p} DLA{core}", "DLA runs fp16 and int8 only"))
+        elif p == "int8" and not version.has_calibrators:
+            skipped.append((f"{p} DLA{core}", f"TensorRT {version} has no implicit INT8 calibration, and DLA runs no Q/DQ INT8"))
+        else:
+            specs.append(EngineSpec(p, core))
+    return specs, skipped
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,75 +155,95 @@ def held_out_images(run: Path, card: Any, limit: Optional[int]) -> Tuple[np.ndar
     return split_images(source.load(), card, "test", num=limit, seed=0)
 
 
-def ensure_engine(run: Path, precision: str, max_batch: int, device: int, rebuild: bool) -> Tuple[Path, str]:
-    """The engine of ``precision``: reused when present and fresh, else built. Returns (path, how)."""
+def onnx_outputs(path: Path, images: np.ndarray, batch: int = 32) -> Dict[str, np.ndarray]:
+    """Every output of an ONNX file under ONNX Runtime's CPU provider (its fixed batch, if any, respected)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    step = inp.shape[0] if isinstance(inp.shape[0], int) else batch
+    names = [o.name for o in sess.get_outputs()]
+    parts: Dict[str, List[np.ndarray]] = {n: [] for n in names}
+    for i in range(0, len(images), step):
+        chunk = images[i : i + step]
+        n = len(chunk)
+        if n < step and isinstance(inp.shape[0], int):
+            chunk = np.concatenate([chunk, np.zeros((step - n,) + chunk.shape[1:], chunk.dtype)])
+        for name, y in zip(names, sess.run(None, {inp.name: np.ascontiguousarray(chunk)})):
+            parts[name].append(np.asarray(y, dtype=np.float32)[:n])
+    return {n: np.concatenate(p) for n, p in parts.items()}
+
+
+def ensure_engine(run: Path, spec: EngineSpec, max_batch: int, cfg: CheckConfig, version: Any) -> Tuple[Path, str]:
+    """The engine of ``spec``: reused when present and fresh, else built (DLA: static batch 1)."""
     from ..engine.build import build_engine
 
-    path = engine_path(Run.find(run).weights, precision)
-    if path.is_file() and not rebuild:
-        _trt, version = import_tensorrt()
-        if not engine_verdict(path, version, cuda.gpu_of(device))[1].stale:
-            return path, "reused"
-    request = EngineRequest(precision=precision, min_batch=1, opt_batch=1, max_batch=max_batch, device=device)
+    path = engine_path(Run.find(run).weights, spec.precision, spec.dla_core)
+    if path.is_file() and not cfg.rebuild and not engine_verdict(path, version, cuda.gpu_of(cfg.device))[1].stale:
+        return path, "reused"
+    batches = dict(batch=1) if spec.dla_core is not None else dict(min_batch=1, opt_batch=1, max_batch=max_batch)
+    request = EngineRequest(precision=spec.precision, dla_core=spec.dla_core, device=cfg.device, **batches)
     result = build_engine(run, request, log=lambda m: print(m, file=sys.stderr))
     return result.engine, f"built in {result.seconds:.0f} s"
 
 
-def check_precision(run: Path, precision: str, images: np.ndarray, labels: np.ndarray, batches: Sequence[int],
-                    iters: int, device: int, rebuild: bool) -> EngineRow:
-    from ..inference import onnx_logits
+def check_engine(run: Path, spec: EngineSpec, images: np.ndarray, labels: np.ndarray, cfg: CheckConfig, version: Any) -> EngineRow:
     from ..runtime.backends.tensorrt import TensorRTBackend
 
-    row = EngineRow(precision, "ok")
+    row = EngineRow(spec.label, "ok")
     try:
-        path, row.built = ensure_engine(run, precision, max(batches), device, rebuild)
+        path, row.built = ensure_engine(run, spec, max(cfg.batches), cfg, version)
     except EdgeclassError as e:
         row.status = f"not built: {e}"
         return row
     row.engine = str(path)
-    backend = TensorRTBackend(path, device=device, rebuild_stale=True)
+    backend = TensorRTBackend(path, device=cfg.device, rebuild_stale=True)
     try:
-        row.describe = backend.describe()
-        got = backend.predict(images)
-        row.accuracy = accuracy(got, labels)
+        row.describe, row.logits, row.max_batch = backend.describe(), backend.output_name, backend.max_batch
+        row.layers = backend.layers()
+        got = backend.predict_outputs(images)
+        row.accuracy = accuracy(got[row.logits], labels)
         src = Run.find(run).weights / backend.sidecar["source_onnx"]["file"]
-        row.reference = src.name
+        row.source = src.name
         try:
-            ref = onnx_logits(src, images)
-            row.reference_accuracy = accuracy(ref, labels)
-            row.compare = agreement(ref, got)
+            ref = onnx_outputs(src, images)
+            row.reference_accuracy = accuracy(ref[row.logits], labels)
+            row.outputs = compare_outputs(ref, got, row.logits)
         except ImportError:
             row.status = "ok (no onnxruntime: comparison skipped; pip install onnxruntime)"
-        for b in batches:
-            if backend.max_batch is None or b <= backend.max_batch:
-                row.bench.append(benchmark(backend.predict, images, b, iters))
+        for b in cfg.batches:
+            row.bench.append(benchmark(backend.predict, images, b, cfg.iters))
     finally:
         backend.close()
     return row
 
 
-def jetson_check(run: str | Path, precisions: Sequence[str] = DEFAULT_PRECISIONS, batches: Sequence[int] = (1, 8),
-                 iters: int = 200, limit: Optional[int] = None, device: int = 0, rebuild: bool = False) -> str:
+def jetson_check(run: str | Path, cfg: Optional[CheckConfig] = None) -> str:
     """The report (Markdown) of the on-hardware check of ``run`` (see the module docstring)."""
     run = Path(run)
-    bad = [p for p in precisions if p not in PRECISIONS]
-    if bad:
-        raise EdgeclassError(f"unknown precision(s) {', '.join(bad)}; choose from {', '.join(PRECISIONS)}")
-    env = environment()
+    cfg = (cfg or CheckConfig()).validate()
     onnx = Run.find(run).artifact(formats.get("onnx"))
     if not onnx.is_file():
         raise EdgeclassError(f"{onnx} is missing; run `edgeclass export {run}` (and `edgeclass calibrate {run}` for int8) first")
+    env, facts = environment(cfg.device)
     card = read_onnx_info(onnx).card
-    images, labels = held_out_images(run, card, limit)
-    rows = []
-    notes = []
-    if env["tensorrt"] == "not installed":
-        rows = [EngineRow(p, "skipped: no TensorRT") for p in precisions]
-        notes.append(NO_TENSORRT_MESSAGE)
+    images, labels = held_out_images(run, card, cfg.limit)
+    specs, skipped = engine_specs(cfg, facts)
+    rows: List[EngineRow] = []
+    notes: List[str] = []
+    if facts["trt"] is None:
+        rows = [EngineRow(s.label, "skipped: no TensorRT") for s in specs]
+        skipped = [("engines (build, layers, agreement, latency)", NO_TENSORRT_MESSAGE)] + skipped
     else:
-        for p in precisions:
+        for spec in specs:
             try:
-                rows.append(check_precision(run, p, images, labels, batches, iters, device, rebuild))
+                rows.append(check_engine(run, spec, images, labels, cfg, facts["version"]))
             except EdgeclassError as e:
-                rows.append(EngineRow(p, f"failed: {e}"))
-    return format_report(env, rows, len(images), str(run), notes)
+                rows.append(EngineRow(spec.label, f"failed: {e}"))
+        skipped += [(f"{r.label} layer table", "TensorRT's engine inspector gave no layers") for r in rows if r.status.startswith("ok") and not r.layers]
+        skipped += [(r.label, r.status) for r in rows if not r.status.startswith("ok")]
+        if any(s.dla_core is not None for s in specs):
+            notes.append("DLA engines are static batch 1 (DLA needs min = opt = max); larger batches run as several calls")
+    return format_report(env, rows, len(images), str(run), skipped, notes)
