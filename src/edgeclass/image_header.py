@@ -224,8 +224,16 @@ def png_crc_problem(data: bytes) -> str:
 
 
 def _webp(data: bytes) -> Header:
-    n = len(data)
-    need = 8 + _u32(data, 4, "<")
+    n, need = len(data), 8 + _u32(data, 4, "<")
+    try:
+        return _webp_header(data, n, need)
+    except (HeaderProblem, struct.error):
+        if n < need:  # a header that does not parse in a file cut short: it is the cut
+            raise HeaderProblem(TRUNCATED, f"WebP has {n} of the {need} bytes its header counts") from None
+        raise
+
+
+def _webp_header(data: bytes, n: int, need: int) -> Header:
     kind, length = data[12:16], _u32(data, 16, "<")
     payload = data[20 : 20 + length]
     orientation = 1

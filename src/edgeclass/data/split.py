@@ -10,6 +10,7 @@ splits class by class, so every split gets every class in the requested proporti
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections import Counter, defaultdict
@@ -98,7 +99,7 @@ def parse_ratios(ratios: Sequence[float] | str) -> Tuple[float, float, float]:
         vals = [float(x) for x in (ratios.split(",") if isinstance(ratios, str) else ratios)]
     except ValueError:
         vals = []
-    if len(vals) != 3 or min(vals) <= 0 or abs(sum(vals) - 1.0) > 1e-6:
+    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals) or abs(sum(vals) - 1.0) > 1e-6:
         raise EdgeclassError(f"--ratios must be three positive numbers (train,val,test) that sum to 1, e.g. 0.7,0.15,0.15; got {ratios}")
     return vals[0], vals[1], vals[2]
 
