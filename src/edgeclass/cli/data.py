@@ -35,7 +35,8 @@ def _progress() -> bool:
 @click.option("--threshold", type=HASH_BITS, default=DEFAULT_THRESHOLD, show_default=True, help=_THRESHOLD_HELP)
 @click.option("--workers", type=POSITIVE, default=None, help="hashing threads [default: CPU count + 2, at most 16]")
 @click.option("--resplit", is_flag=True, help="for a ROOT/{train,val,test} tree: ignore the folders' split and re-split")
-def split_cmd(root, ratios, seed, out, threshold, workers, resplit) -> None:
+@click.option("--show", type=NON_NEGATIVE, default=20, show_default=True, help="excluded files listed by name (all are in the record)")
+def split_cmd(root, ratios, seed, out, threshold, workers, resplit, show) -> None:
     """Write a grouped, stratified train/val/test manifest for ROOT (copies nothing).
 
     ROOT is ROOT/<class>/<images> or ROOT/{train,val,test}/<class>/<images>. Identical files,
@@ -46,6 +47,7 @@ def split_cmd(root, ratios, seed, out, threshold, workers, resplit) -> None:
     from ..data.split import split_folder
 
     r = split_folder(root, out=out, ratios=ratios, seed=seed, threshold=threshold, workers=workers, progress=_progress(), resplit=resplit)
+    r.show = show
     click.echo(r.text())
 
 

@@ -69,10 +69,9 @@ def augment_image(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig 
         out = cv2.resize(out[t : h - b, l : w - r], (w, h), interpolation=cv2.INTER_LINEAR)
     gain = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
     contrast = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
-    f = out.astype(np.float32)
-    mean = f.mean()
-    f = (f - mean) * contrast + mean * gain
-    out = np.clip(f, 0, 255).astype(np.uint8)
+    mean = float(np.mean(cv2.mean(out)[:3]))
+    # (x - mean) * contrast + mean * gain, saturated to uint8 in one pass (no float copy of the image)
+    out = cv2.addWeighted(out, contrast, out, 0.0, mean * (gain - contrast))
     if rng.random() < cfg.blur_p:
         out = cv2.GaussianBlur(out, (3, 3), 0)
     return out

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import EdgeclassError
 from ..image import ImageProblem, ReadLimits, check_image
 from .hashing import DEFAULT_THRESHOLD, hash_files, near_duplicate_pairs
-from .manifest import MANIFEST_NAME, SPLITS, Dataset, cut_short, discover, image_files_under, read_manifest
+from .manifest import MANIFEST_NAME, SPLITS, Dataset, cut_short, discover, image_files_under, read_manifest, recorded_warnings
 
 IMBALANCE_WARN = 1.5  # largest / smallest class in train
 
@@ -110,7 +110,7 @@ def _dataset_for_check(root: Path, manifest: Optional[Path]) -> Tuple[Dataset, L
         present = [s for s in samples if os.path.lexists(root / s.path)]  # a broken one is the reader's to name
         classes = sorted({s.label for s in samples})
         short = cut_short(mpath, samples, digest)
-        warnings = [f"{short}: cut short? re-run `edgeclass data split {root}`"] if short else []
+        warnings = ([f"{short}: cut short? re-run `edgeclass data split {root}`"] if short else []) + recorded_warnings(mpath)
         return Dataset(root, classes, present, "manifest", manifest_sha256=digest, warnings=warnings), missing
     return discover(root), []
 

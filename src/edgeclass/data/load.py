@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import EdgeclassError
-from .manifest import MANIFEST_NAME, SPLITS, Dataset, cut_short, discover, excluded_of, read_manifest
+from .manifest import MANIFEST_NAME, SPLITS, Dataset, cut_short, discover, excluded_of, read_manifest, recorded_warnings
 from .split import split_dataset
 
 
@@ -37,7 +37,9 @@ def load_dataset(
         classes = sorted({s.label for s in samples})
         short = cut_short(mpath, samples, digest)
         ds = Dataset(root=root, classes=classes, samples=samples, source="manifest", manifest_sha256=digest,
-                     excluded=excluded_of(mpath), warnings=[f"{short}: cut short? re-run `edgeclass data split {root}`"] if short else [])
+                     excluded=excluded_of(mpath), warnings=recorded_warnings(mpath))
+        if short:
+            ds.warnings.insert(0, f"{short}: cut short? re-run `edgeclass data split {root}`")
     else:  # class folders: a grouped, stratified split (near-duplicates kept together)
         ds = discover(root)
         if ds.source == "folders":

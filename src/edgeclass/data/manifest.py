@@ -224,6 +224,11 @@ def read_record(manifest: str | os.PathLike) -> Optional[Dict]:
     return record if isinstance(record, dict) and "rows" in record else None
 
 
+def recorded_warnings(manifest: str | os.PathLike) -> List[str]:
+    """What ``data split`` warned about when it wrote ``manifest`` (e.g. no test/ folder)."""
+    return [str(w) for w in (read_record(manifest) or {}).get("warnings", [])]
+
+
 def excluded_of(manifest: str | os.PathLike) -> List[ImageProblem]:
     record = read_record(manifest) or {}
     return [ImageProblem.from_dict(d) for d in record.get("excluded", []) if isinstance(d, dict) and "path" in d]
