@@ -195,6 +195,9 @@ def decode(data: bytes, name: str = "<bytes>", mode: str = "rgb", limits: Option
     _check_size(name, header.width, header.height, limits)  # before a single pixel is allocated
     if not header.complete:
         raise UnreadableImage(name, TRUNCATED, header.problem)
+    crc = png_crc_problem(data) if header.format == "PNG" else ""
+    if crc:  # refused here, so libpng never prints its own complaint
+        raise UnreadableImage(name, CORRUPT, crc)
     cv2 = _cv2()
     flags = (cv2.IMREAD_GRAYSCALE if mode == "grey" else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
     try:
@@ -203,8 +206,7 @@ def decode(data: bytes, name: str = "<bytes>", mode: str = "rgb", limits: Option
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         raise UnreadableImage(name, CORRUPT, f"OpenCV: {lines[-1][:160] if lines else 'decode error'}") from None
     if img is None or img.size == 0:
-        detail = (png_crc_problem(data) if header.format == "PNG" else "") or f"OpenCV cannot decode this {header.format}"
-        raise UnreadableImage(name, CORRUPT, detail)
+        raise UnreadableImage(name, CORRUPT, f"OpenCV cannot decode this {header.format}")
     _check_size(name, img.shape[1], img.shape[0], limits)
     img = apply_orientation(img, header.orientation)
     if mode == "rgb":

@@ -157,6 +157,9 @@ def test_run_never_stops_on_a_bad_frame_but_refuses_a_bad_single_image(trained_r
     r = edgeclass("run", model, "--source", frames, "--json", out, "--device", "cpu", timeout=180)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert len(out.read_text().splitlines()) == 3  # every good frame, past every bad one
+    assert f"skipped {len(BAD)} image files that cannot be used" in r.stderr
+    for kind in BAD:
+        assert f"{kind.name}: {kind.reason}" in r.stderr, kind.name
     for kind in (k for k in BAD if k.name in ("tiny.png", "bomb.png", "html.jpg", "cut-half.jpg", "loop.jpg", "fifo.jpg")):
         r = edgeclass("run", model, "--source", frames / kind.name, "--device", "cpu", timeout=60)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"{kind.name}: {kind.reason}" in r.stderr, (kind.name, r.stderr)

@@ -101,6 +101,11 @@ def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, f
     for s in opened:
         if getattr(s, "error", None):
             click.echo(f"warning: {s.error}", err=True)
+        if getattr(s, "skipped", 0):  # image files the reader refused: counted on the source, named here
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(s.skip_reasons.items()))
+            click.echo(f"warning: {s.name}: skipped {s.skipped} image files that cannot be used ({reasons}):", err=True)
+            for text in s.skipped_files:
+                click.echo(f"  {text}", err=True)
     _echo_summary(summary, next((s.target for s in specs if s.kind == "jsonl"), None))
 
 
