@@ -98,9 +98,11 @@ def test_data_split_names_every_bad_file_and_records_it(messy_tree, tmp_path):
 
 def test_train_on_the_fly_counts_and_lists_every_excluded_file(messy_tree, tmp_path):
     root = fresh(messy_tree, tmp_path)
-    res = CliRunner().invoke(cli, ["train", str(root), "--recipe", "demo", "--epochs", "1", "--device", "cpu",
+    res = CliRunner().invoke(cli, ["train", str(root), "--recipe", "demo", "--epochs", "2", "--stop-after", "1", "--device", "cpu",
                                    "--project", str(tmp_path / "runs"), "--name", "fly"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 0 and f"left out {len(BAD)} image files" in res.output, res.output
+    res = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "runs" / "fly" / "weights" / "last.pt")])
+    assert res.exit_code == 0, res.output  # the resumed run reads the run's own splits.csv and its record
     metrics = json.loads((tmp_path / "runs" / "fly" / "metrics.json").read_text())
     assert metrics["skipped_count"] == len(BAD) == len(metrics["skipped_images"])
     assert {(Path(u["path"]).name, u["reason"]) for u in metrics["unreadable_images"]} == {(k.name, k.reason) for k in BAD}

@@ -20,6 +20,7 @@ FREE_TEXT = {  # (command, option): why any text is accepted at the command line
     ("train", "--unfreeze-schedule"): "EPOCH:MODULE pairs checked by train/freeze.py against the network",
     ("train", "ROOT"): "optional with --resume; load_dataset says what a dataset folder must hold",
     ("data demo", "DST"): "a folder to create",
+    ("run", "MODEL"): "checked after --output, which is refused before the model opens (tests/runtime/outputs/test_base.py)",
     ("run", "--save"): "a video file to create (.mp4/.avi), checked by runtime.outputs",
     ("run", "--out"): "a folder to create for --demo-video",
     ("collect", "--out"): "a dataset folder to create",

@@ -12,7 +12,7 @@ import click
 from ..artifacts import formats
 from ..calibration.quantize import DEFAULT_PERCENTILE, METHODS
 from ..export.opsets import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-from .options import IMAGE_SIZE, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, SEED, CommaList, Finite, Version, comma_list
+from .options import IMAGE_SIZE, NON_NEGATIVE, POSITIVE, SEED, CommaList, Finite, Int, Version, comma_list
 
 EXPORT_FORMATS = formats.keys(formats.made_by("export"))
 
@@ -24,7 +24,7 @@ EXPORT_FORMATS = formats.keys(formats.made_by("export"))
 @click.option("--imgsz", type=IMAGE_SIZE, default=None, help="Input size (default: the training size).")
 @click.option("--dynamic/--no-dynamic", default=True, show_default=True, help="Dynamic batch axis (ignored with --batch).")
 @click.option("--batch", type=POSITIVE, default=None, help="Fixed batch size instead of a dynamic batch axis.")
-@click.option("--opset", type=click.IntRange(MIN_OPSET, MAX_OPSET), default=DEFAULT_OPSET, show_default=True,
+@click.option("--opset", type=Int(MIN_OPSET, MAX_OPSET), default=DEFAULT_OPSET, show_default=True,
               help=f"ONNX opset {MIN_OPSET}-{MAX_OPSET}: 17 for TensorRT 8.5/JetPack 5; 18+ uses torch's dynamo exporter.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: next to the weights).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Dataset for the parity check (default: the run's).")
@@ -59,7 +59,7 @@ def export_cmd(source: Path, format_keys: str, imgsz: Optional[int], dynamic: bo
               help="How activation ranges are chosen.")
 @click.option("--percentile", type=Finite(0, 100, min_open=True), default=DEFAULT_PERCENTILE, show_default=True,
               help="For --method percentile: in (0, 100].")
-@click.option("--max-drop", type=NON_NEGATIVE_FLOAT, default=1.0, show_default=True,
+@click.option("--max-drop", type=Finite(), default=1.0, show_default=True,
               help="Allowed top-1 loss (points) on TEST; beyond it the most sensitive layers stay float.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: next to model.onnx).")

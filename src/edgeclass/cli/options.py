@@ -3,7 +3,7 @@ so a bad one is a usage error (exit 2, ``Error: Invalid value for '--lr': ...``)
 starts, never a library assertion later. ``tests/cli/test_options.py`` walks every command's options
 from the click tree with invalid values of each type, so a new option is covered the day it is added.
 
-- numbers: ``click.IntRange`` (``POSITIVE``, ``NON_NEGATIVE``, ``SEED``, ...) and ``Finite`` (a
+- numbers: ``Int``, a ``click.IntRange`` (``POSITIVE``, ``NON_NEGATIVE``, ``SEED``, ...) and ``Finite`` (a
   ``FloatRange`` that also refuses nan and inf, which pass any range comparison);
 - ``CommaList``: non-empty comma-separated names (``a,,b`` is refused), optionally from a fixed set;
 - ``Ratios``: three positive fractions that sum to 1; ``Device``: cpu / cuda / cuda:N / N;
@@ -21,12 +21,19 @@ import click
 
 from ..errors import EdgeclassError
 
-POSITIVE = click.IntRange(min=1)
-NON_NEGATIVE = click.IntRange(min=0)
-SEED = click.IntRange(0, 2**32 - 1)
-PIXELS = click.IntRange(1, 1 << 16)  # a capture width/height
-IMAGE_SIZE = click.IntRange(8, 4096)  # a model input side (spec.Preprocess refuses < 8)
-HASH_BITS = click.IntRange(-1, 64)  # a near-duplicate threshold of the 64-bit hash; -1 = exact only
+
+class Int(click.IntRange):
+    """A whole number in a range (named "integer" in messages, as click's plain INT)."""
+
+    name = "integer"
+
+
+POSITIVE = Int(min=1)
+NON_NEGATIVE = Int(min=0)
+SEED = Int(0, 2**32 - 1)
+PIXELS = Int(1, 1 << 16)  # a capture width/height
+IMAGE_SIZE = Int(8, 4096)  # a model input side (spec.Preprocess refuses < 8)
+HASH_BITS = Int(-1, 64)  # a near-duplicate threshold of the 64-bit hash; -1 = exact only
 
 
 class Finite(click.FloatRange):

@@ -44,7 +44,7 @@ def _echo_summary(summary, json_path: Optional[str]) -> None:
 
 
 @click.command("run")
-@click.argument("model", type=click.Path(exists=True, dir_okay=True))
+@click.argument("model", type=click.Path(dir_okay=True))
 @click.option("--source", "-s", "sources", type=Text(), multiple=True, help="0, /dev/video0, csi://0, rtsp://..., video file, image folder or glob, GStreamer pipeline. Repeat for several sources (batched).")
 @click.option("--width", type=PIXELS, help="Capture width (camera/CSI); other sources are resized.")
 @click.option("--height", type=PIXELS, help="Capture height.")

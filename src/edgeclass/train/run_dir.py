@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from ..data.manifest import MANIFEST_NAME, Dataset, write_manifest
+from ..data.manifest import MANIFEST_NAME, Dataset, write_manifest, write_record
 from ..errors import EdgeclassError
 from ..fileio import stale_temp_files, write_text_atomic
 from ..image import ImageProblem, ReadLimits, check_image
@@ -69,8 +69,9 @@ def read_results(path: str | os.PathLike) -> List[Dict[str, float]]:
 
 
 def write_run_files(run: Run, cfg: TrainConfig, card: ModelCard, data: Dataset, rows: Sequence[dict], resuming: bool) -> None:
-    """config.json, splits.csv (the manifest used), model_card.json; on resume, results.csv cut back
-    to the epochs the checkpoint holds (a kill between writing a row and the checkpoint)."""
+    """config.json, splits.csv (the manifest used) with its record (splits.report.json: the files
+    left out), model_card.json; on resume, results.csv cut back to the epochs the checkpoint holds
+    (a kill between writing a row and the checkpoint)."""
     run.weights.mkdir(parents=True, exist_ok=True)
     manifest = run.manifest
     if not resuming:
@@ -80,6 +81,8 @@ def write_run_files(run: Run, cfg: TrainConfig, card: ModelCard, data: Dataset, 
             write_text_atomic(manifest, source.read_bytes().decode("utf-8"))
         else:
             digest = write_manifest(manifest, data.samples)
+        # what the split left out, beside the run's copy: a resume (which reads that copy) lists them too
+        write_record(manifest, digest, len(data.samples), data.excluded, data.skipped, data.warnings)
         if not card.provenance.get("manifest_sha256"):
             card.provenance["manifest_sha256"] = digest
         card.save(run.card)
