@@ -6,9 +6,41 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, List
+
+# the temporary name ``atomic_path`` gives: .<stem>.tmp<pid><suffix>
+_TEMP_NAME = re.compile(r"^\..+\.tmp(?P<pid>\d+)(\.[^.]+)?$")
+
+
+def temp_name(path: Path) -> str:
+    return f".{path.stem}.tmp{os.getpid()}{path.suffix}"
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but belongs to someone else
+        return True
+    return True
+
+
+def stale_temp_files(folder: str | os.PathLike) -> List[Path]:
+    """Temporary files of atomic writes in ``folder`` whose writer is gone (killed mid-write): safe
+    to delete. A temporary file of a process still running is never listed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir()
+        if (m := _TEMP_NAME.match(p.name)) and p.is_file() and not _process_alive(int(m.group("pid")))
+    )
 
 
 @contextmanager
@@ -19,7 +51,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    tmp = path.with_name(temp_name(path))
     try:
         yield tmp
         with open(tmp, "rb+") as f:

@@ -1,7 +1,8 @@
 """Training curves and confusion matrices as PNG files (matplotlib, Agg backend: no display needed).
 
 Used by the trainer (``loss.png``, ``accuracy.png``, ``confusion_matrix.png``) and by ``edgeclass eval``.
-Every function takes plain numbers and a path and returns the path it wrote.
+Every function takes plain numbers and a path and returns the path it wrote, atomically (a kill
+mid-write leaves the previous file, never half a PNG).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .fileio import atomic_path
 from .metrics import normalize_rows
 
 
@@ -22,6 +24,15 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt, fig, path: str | os.PathLike) -> Path:
+    try:
+        with atomic_path(path) as tmp:  # the temporary name keeps the .png suffix matplotlib reads
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def plot_curves(
@@ -39,10 +50,7 @@ def plot_curves(
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_training_curves(rows: Sequence[Mapping[str, float]], out_dir: str | os.PathLike) -> list:
@@ -89,7 +97,4 @@ def plot_confusion_matrix(cm: np.ndarray, classes: Sequence[str], path: str | os
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

@@ -8,17 +8,23 @@ the mean/std normalisation lives inside the model (see ``edgeclass.spec``).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable, List, Sequence, Union
 
 import numpy as np
 
 from .errors import UnreadableImage
+from .image import IMAGE_EXTENSIONS, MIN_SIDE, decode, is_image_file, read_image
 from .spec import Preprocess
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+__all__ = ["IMAGE_EXTENSIONS", "EvalTransform", "decode_image", "is_image_file", "preprocess_bgr", "preprocess_file",
+           "preprocess_files", "preprocess_into", "preprocess_rgb", "read_image", "resize_and_crop", "softmax", "stack"]
 
 PathLike = Union[str, os.PathLike]
+
+# Above this many pixels, the resized-but-not-yet-cropped intermediate of ``resize_and_crop`` is made
+# from the part of the image the crop keeps (an image of extreme aspect ratio, say 2 x 100000,
+# would otherwise be scaled to 256 x 12,800,000 before the crop).
+_MAX_INTERMEDIATE = 4096 * 4096
 
 
 def _cv2():
@@ -27,33 +33,9 @@ def _cv2():
     return cv2
 
 
-def is_image_file(path: PathLike) -> bool:
-    """True for the supported extensions, case-insensitive (jpg, jpeg, png, bmp, webp)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
-
-
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode encoded image bytes to RGB uint8 HxWx3 (grey and alpha images are converted)."""
-    cv2 = _cv2()
-    buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-    if img is None or img.size == 0:
-        raise UnreadableImage(f"{name}: not a readable image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def read_file_bytes(path: PathLike) -> bytes:
-    """The bytes of an image file; a file that cannot be read raises UnreadableImage."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise UnreadableImage(f"{path}: {e.strerror or e}") from None
-
-
-def read_image(path: PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8 HxWx3. Raises UnreadableImage (never returns None)."""
-    return decode_image(read_file_bytes(path), str(path))
+    """Encoded image bytes -> RGB uint8 HxWx3 (``edgeclass.image.decode``, the one reader)."""
+    return decode(data, name, "rgb")
 
 
 def _resize(cv2, img: np.ndarray, width: int, height: int, interpolation: str) -> np.ndarray:
@@ -88,6 +70,11 @@ def resize_and_crop(rgb: np.ndarray, pp: Preprocess) -> np.ndarray:
         return _resize(cv2, rgb, s, s, pp.interpolation)
     scale = pp.resize / min(h, w)
     nh, nw = max(s, int(round(h * scale))), max(s, int(round(w * scale)))
+    if nh * nw > _MAX_INTERMEDIATE:  # extreme aspect ratio: keep only the centre the crop needs (+ margin)
+        keep_h, keep_w = min(h, int(np.ceil((s + 4) / scale))), min(w, int(np.ceil((s + 4) / scale)))
+        top, left = (h - keep_h) // 2, (w - keep_w) // 2
+        rgb, h, w = rgb[top : top + keep_h, left : left + keep_w], keep_h, keep_w
+        nh, nw = max(s, int(round(h * scale))), max(s, int(round(w * scale)))
     rgb = _resize(cv2, rgb, nw, nh, pp.interpolation)
     top, left = (nh - s) // 2, (nw - s) // 2
     return rgb[top : top + s, left : left + s]
@@ -101,7 +88,7 @@ def check_frame(img: np.ndarray) -> None:
         raise ValueError(f"expected a uint8 image, got dtype {img.dtype}")
     if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
         raise ValueError(f"expected an HxWx3 image, got shape {tuple(img.shape)}")
-    if img.shape[0] < 2 or img.shape[1] < 2:
+    if img.shape[0] < MIN_SIDE or img.shape[1] < MIN_SIDE:
         raise ValueError(f"image of shape {tuple(img.shape)} is too small")
 
 

@@ -164,6 +164,18 @@ def test_tensorrt_calibration_cache_format(tmp_path, exported_run):
         assert struct.unpack(">f", bytes.fromhex(hexval))[0] > 0
 
 
+def test_targets_write_only_the_int8_files_asked_for(tmp_path, exported_run):
+    run = tmp_path / "run"
+    shutil.copytree(exported_run, run)
+    result = CliRunner().invoke(cli, ["calibrate", str(run), "--num", "20", "--batch", "10", "--targets", "int8-cpu"])
+    assert result.exit_code == 0, result.output
+    weights = run / "weights"
+    assert (weights / "model.int8-cpu.onnx").is_file()
+    assert not (weights / "model.int8.onnx").exists() and not (weights / "model.int8-fp16.onnx").exists()
+    bad = CliRunner().invoke(cli, ["calibrate", str(run), "--targets", "int4"])
+    assert bad.exit_code == 2 and "int4" in bad.output and "Traceback" not in bad.output
+
+
 def test_trt_cache_header_follows_the_method_and_refuses_percentile(tmp_path):
     from edgeclass.artifacts import trt_cache
     from edgeclass.calibration.pipeline import CalibrationConfig

@@ -78,7 +78,7 @@ def test_recipes_are_presets_that_options_override():
     "args, words",
     [
         (["--arch", "resnet9"], ["unknown arch", "resnet18"]),
-        (["--recipe", "fast"], ["unknown recipe", "seed-resnet101"]),
+        (["--recipe", "fast"], ["Invalid value for '--recipe'", "seed-resnet101"]),
         (["--arch", "resnet18", "--unfreeze-from", "layer9"], ["layer9"]),
         (["--arch", "resnet18", "--unfreeze-schedule", "fc:0"], ["--unfreeze-schedule"]),
     ],

@@ -88,7 +88,8 @@ def test_unreadable_files_are_listed_and_skipped_and_missing_ones_fail(split_pho
     train = [s for s in samples if s.split == "train"]
     (root / train[0].path).write_bytes(b"\x89PNG garbage")
     r = check_dataset(root)
-    assert r.ok and len(r.unreadable) == 1 and train[0].path in r.unreadable[0]
+    assert r.ok and [(u.path, u.status, u.reason) for u in r.unreadable] == [(train[0].path, "unreadable", "corrupt")]
+    assert not check_dataset(root, strict=True).ok  # --strict: a bad file fails the check
     assert sum(r.counts["train"].values()) == len(train) - 1
     (root / train[1].path).unlink()
     r = check_dataset(root)

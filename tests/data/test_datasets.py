@@ -81,3 +81,6 @@ def test_corrupt_images_are_skipped_counted_and_listed_not_a_crash(digits_root, 
     assert result.test.num_samples == len(ds.split("test")) - 1
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert sorted(metrics["skipped_images"]) == sorted(str(root / s.path) for s in bad)
+    assert metrics["skipped_count"] == 4
+    reasons = {u["path"]: u["reason"] for u in metrics["unreadable_images"]}
+    assert reasons[str(root / bad[0].path)] == "empty" and reasons[str(root / bad[1].path)] == "corrupt"

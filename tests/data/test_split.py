@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -89,7 +90,10 @@ def test_corrupt_and_non_image_files_are_skipped_and_counted(photo_root, tmp_pat
     (root / "b" / "notes.txt").write_text("hello")
     report = split_folder(root)
     rows = manifest_rows(root / "splits.csv")
-    assert len(report.unreadable) == 2 and "broken.jpg" in report.unreadable[0] + report.unreadable[1]
+    assert [(u.path, u.reason) for u in report.unreadable] == [("a/broken.jpg", "corrupt"), ("b/empty.png", "empty")]
+    assert "a/broken.jpg: corrupt (a damaged JPEG signature)" in report.text() and "b/empty.png: empty" in report.text()
+    record = json.loads((root / "splits.report.json").read_text())
+    assert [e["path"] for e in record["excluded"]] == ["a/broken.jpg", "b/empty.png"] and record["rows"] == len(rows)
     assert report.skipped == ["b/notes.txt"]
     assert "a/broken.jpg" not in rows and report.images == len(rows) == 54 + len(photo_root[1])
 

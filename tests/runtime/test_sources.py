@@ -176,3 +176,30 @@ def test_recognition_run_goes_on_through_a_drop(tmp_path, exported_run):
     assert len(steps) == 15 and all(len(s.results) == 1 and s.results[0].predictions[0].label for s in steps)
     summary = pipe.summary()
     assert summary.reconnects >= 2 and summary.frames == 15
+
+
+def test_bad_files_in_an_image_folder_are_skipped_counted_and_named_never_the_end(tmp_path):
+    import bad_images as B
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"frame_{i}.png"), np.full((20, 30, 3), 40 * i, np.uint8))
+    bad = [k for k in B.kinds() if k.status != "ok" and k.name != "folder.jpg"]
+    for kind in bad:
+        B.write(tmp_path, kind)
+    src = open_source(str(tmp_path))
+    frames = list(src.frames())
+    assert [Path(f.source).name for f in frames] == ["frame_0.png", "frame_1.png", "frame_2.png"]
+    assert src.ended and src.error is None
+    assert src.skipped == len(bad) == sum(src.skip_reasons.values())
+    assert src.skip_reasons["too large"] == 3 and src.skip_reasons["too small"] == 2 and src.skip_reasons["truncated"] == 12
+    assert sorted(Path(t.split(":")[0]).name for t in src.skipped_files) == sorted(k.name for k in bad)
+
+
+def test_a_single_bad_image_as_the_whole_source_is_an_error(tmp_path):
+    import bad_images as B
+
+    for kind in (k for k in B.kinds() if k.status != "ok" and k.name != "folder.jpg"):
+        path = B.write(tmp_path, kind)
+        with pytest.raises(EdgeclassError, match=f"{kind.name}: {kind.reason}") as e:
+            open_source(str(path))
+        assert "\n" not in str(e.value)

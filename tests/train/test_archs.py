@@ -71,10 +71,9 @@ def test_every_architecture_trains_exports_quantizes_plans_and_runs(arch, digits
     assert exported.ok, exported.parity
     assert [r.top1_agree for r in exported.parity] == [1.0]
 
-    calibrated = run_calibration(CalibrationConfig(source=run, num=8, batch=8, max_drop=100.0))
-    from edgeclass.calibration.modelopt_ptq import modelopt_version
-
-    assert {m.name for m in calibrated.models} == {"int8", "int8-cpu"} | ({"int8-fp16"} if modelopt_version() else set())
+    # both INT8 flavours (ModelOpt's third file has its own tests in tests/calibration/)
+    calibrated = run_calibration(CalibrationConfig(source=run, num=8, batch=8, max_drop=100.0, targets=("int8", "int8-cpu")))
+    assert {m.name for m in calibrated.models} == {"int8", "int8-cpu"}
     assert (run / "weights" / "model.int8.onnx").is_file() and (run / "weights" / "model.int8-cpu.onnx").is_file()
 
     for precision, version, source in (("int8", "10.3", "model.int8.onnx"), ("fp16", "10.3", "model.onnx")):

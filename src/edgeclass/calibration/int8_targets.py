@@ -11,7 +11,9 @@ each TensorRT file must pass.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..errors import EdgeclassError
 
 from .lint import Finding, check_trt_friendly
 from .modelopt_ptq import FILE_NAME as MODELOPT_FILE
@@ -26,11 +28,22 @@ MODELOPT = Target("int8-fp16", MODELOPT_FILE, signed_activations=True, placement
 PARSER_MAX_OPSET = {"tensorrt": 17, "modelopt": 20}
 
 
-def calibration_targets() -> Tuple[Tuple[Target, ...], List[str]]:
-    """(targets to write, notes for the report): ModelOpt's file only where ModelOpt is installed."""
+TARGET_NAMES = tuple(t.name for t in TARGETS) + (MODELOPT.name,)  # what `calibrate --targets` accepts
+
+
+def calibration_targets(only: Optional[Sequence[str]] = None) -> Tuple[Tuple[Target, ...], List[str]]:
+    """(targets to write, notes for the report): ModelOpt's file only where ModelOpt is installed;
+    ``only``: just these target names (``calibrate --targets int8,int8-cpu``)."""
+    wanted = set(only) if only else set(TARGET_NAMES)
+    unknown = sorted(wanted - set(TARGET_NAMES))
+    if unknown:
+        raise EdgeclassError(f"unknown INT8 target {', '.join(unknown)} (choose from {', '.join(TARGET_NAMES)})")
+    targets = tuple(t for t in TARGETS if t.name in wanted)
+    if MODELOPT.name not in wanted:
+        return targets, []
     if modelopt_version() is None:
-        return TARGETS, [f"{MODELOPT_FILE} (INT8 + fp16 for strongly typed TensorRT 10/11) skipped: ModelOpt is not installed; {INSTALL_HINT}"]
-    return TARGETS + (MODELOPT,), []
+        return targets, [f"{MODELOPT_FILE} (INT8 + fp16 for strongly typed TensorRT 10/11) skipped: ModelOpt is not installed; {INSTALL_HINT}"]
+    return targets + (MODELOPT,), []
 
 
 def placement_record(target: Target) -> Dict[str, object]:

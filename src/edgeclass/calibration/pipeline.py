@@ -49,12 +49,14 @@ class CalibrationConfig:
     seed: int = 0
     out: Optional[Path] = None  # default: next to the fp32 model
     trt_cache_version: Optional[str] = None  # e.g. "8.6.1": also write calibration.cache for TensorRT
+    targets: Optional[Tuple[str, ...]] = None  # INT8 files to write (int8, int8-cpu, int8-fp16); None: all
 
     def validate(self) -> "CalibrationConfig":
         if self.method not in METHODS:
             raise EdgeclassError(f"unknown --method {self.method!r} (choose from {', '.join(METHODS)})")
         if self.num < 1 or self.batch < 1:
             raise EdgeclassError("--num and --batch must be positive")
+        calibration_targets(self.targets)  # names checked before any work
         if self.trt_cache_version:
             trt_cache.version_number(self.trt_cache_version)
             trt_cache.algorithm_of(self.method)
@@ -242,7 +244,7 @@ def run_calibration(cfg: CalibrationConfig) -> CalibrationResult:
         fp32_top1 = float(np.mean(fp32_test.argmax(1) == test[1]))
         sens_images: Optional[np.ndarray] = None
         reports = []
-        targets, notes = calibration_targets()
+        targets, notes = calibration_targets(cfg.targets)
         for target in targets:
             out = out_dir / target.file_name
             first = bench.build(target, out)

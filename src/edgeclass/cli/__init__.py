@@ -8,6 +8,7 @@ Heavy libraries (torch, onnxruntime, tensorrt) are imported inside the commands,
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -19,11 +20,23 @@ _MODULES = ("data", "train", "models", "export", "engine", "run", "evaluate")
 
 
 class _Group(click.Group):
-    """Turns EdgeclassError (and OSError) into one line on stderr and exit status 2 (never a traceback)."""
+    """Turns EdgeclassError (and OSError) into one line on stderr and exit status 2 (never a traceback);
+    an invalid option value (a click usage error, see ``options.py``) is one line and exit 2 too."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:  # the top-level options (e.g. --max-image-pixels 0)
+            _echo_usage_error(e, info_name or "edgeclass")
+            raise click.exceptions.Exit(e.exit_code) from None
 
     def invoke(self, ctx: click.Context):
         try:
+            check_environment()
             return super().invoke(ctx)
+        except click.UsageError as e:
+            _echo_usage_error(e, ctx.command_path)
+            ctx.exit(e.exit_code)
         except EdgeclassError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(2)
@@ -36,8 +49,30 @@ class _Group(click.Group):
             ctx.exit(130)
 
 
+def _echo_usage_error(e: click.UsageError, fallback: str) -> None:
+    where = e.ctx.command_path if e.ctx is not None else fallback
+    click.echo(f"error: {e.format_message()} (see `{where} --help`)", err=True)
+
+
+def check_environment() -> None:
+    """Settings read from the environment, checked once before any command runs (one-line errors)."""
+    from ..image import max_pixels_from_env
+
+    max_pixels_from_env()
+
+
+def _set_max_pixels(ctx: click.Context, param: click.Parameter, value) -> None:
+    """--max-image-pixels: the reader's limit for this process and its workers (the env variable)."""
+    from ..image import MAX_PIXELS_ENV
+
+    if value is not None:
+        os.environ[MAX_PIXELS_ENV] = str(value)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="edgeclass")
+@click.option("--max-image-pixels", type=click.IntRange(1, 1 << 30), expose_value=False, callback=_set_max_pixels,
+              help="Refuse image files over this many pixels, from their header (default 67108864, or $EDGECLASS_MAX_IMAGE_PIXELS).")
 def cli() -> None:
     """Train an image classifier and run it in real time with TensorRT, ONNX Runtime or PyTorch."""
 

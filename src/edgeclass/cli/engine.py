@@ -9,28 +9,28 @@ import click
 
 from ..engine.plan import BUILDERS, DEFAULT_PLAN_VERSION, PRECISIONS, EngineRequest
 from ..errors import EdgeclassError
-from .options import comma_list, int_list
+from .options import NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, CommaList, Device, Version, comma_list, int_list
 
 
 @click.command("engine")
-@click.argument("target", metavar="RUN_OR_ONNX", type=click.Path(path_type=Path))
+@click.argument("target", metavar="RUN_OR_ONNX", type=click.Path(exists=True, path_type=Path))
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp16", show_default=True, help="engine precision")
-@click.option("--batch", type=int, help="fixed batch size (static engine)")
-@click.option("--min-batch", type=int, help="smallest batch the engine accepts (default 1)")
-@click.option("--opt-batch", type=int, help="batch TensorRT tunes for (default: min batch)")
-@click.option("--max-batch", type=int, help="largest batch the engine accepts (default 8)")
-@click.option("--workspace", "workspace_gib", type=float, help="builder workspace limit in GiB (default: TensorRT's)")
-@click.option("--timing-cache", type=click.Path(path_type=Path), help="timing cache file (default: weights/timing.trt<ver>.sm<cc>.cache)")
-@click.option("--dla-core", type=int, help="build model.<precision>.dla<N>.engine for this DLA core (Jetson AGX Xavier/Orin): "
+@click.option("--batch", type=POSITIVE, help="fixed batch size (static engine)")
+@click.option("--min-batch", type=POSITIVE, help="smallest batch the engine accepts (default 1)")
+@click.option("--opt-batch", type=POSITIVE, help="batch TensorRT tunes for (default: min batch)")
+@click.option("--max-batch", type=POSITIVE, help="largest batch the engine accepts (default 8)")
+@click.option("--workspace", "workspace_gib", type=POSITIVE_FLOAT, help="builder workspace limit in GiB (default: TensorRT's)")
+@click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), help="timing cache file (default: weights/timing.trt<ver>.sm<cc>.cache)")
+@click.option("--dla-core", type=NON_NEGATIVE, help="build model.<precision>.dla<N>.engine for this DLA core (Jetson AGX Xavier/Orin): "
               "static batch, GPU fallback on, int8 by implicit calibration")
 @click.option("--version-compatible", is_flag=True, help="engine that later TensorRT versions can load (8.6+)")
 @click.option("--calibrator", is_flag=True, help="int8 by TensorRT's implicit (max) calibration of model.onnx (TensorRT < 11)")
-@click.option("--calib-images", type=int, default=512, show_default=True, help="train images for --calibrator")
+@click.option("--calib-images", type=POSITIVE, default=512, show_default=True, help="train images for --calibrator")
 @click.option("--print-trtexec", is_flag=True, help="only print the equivalent trtexec command (works without TensorRT)")
-@click.option("--trt-version", help=f"with --print-trtexec: plan for this TensorRT version (default: the installed one, else {DEFAULT_PLAN_VERSION})")
+@click.option("--trt-version", type=Version(), help=f"with --print-trtexec: plan for this TensorRT version (default: the installed one, else {DEFAULT_PLAN_VERSION})")
 @click.option("--backend", type=click.Choice(BUILDERS), default="tensorrt", show_default=True,
               help="torch-tensorrt: compile the checkpoint with Torch-TensorRT (dynamo) instead")
-@click.option("--device", default="0", show_default=True, help="CUDA device: 0, 1, cuda:1")
+@click.option("--device", type=Device(), default="0", show_default=True, help="CUDA device: 0, 1, cuda:1")
 def engine(target: Path, precision: str, batch, min_batch, opt_batch, max_batch, workspace_gib, timing_cache, dla_core,
            version_compatible, calibrator, calib_images, print_trtexec, trt_version, backend, device) -> None:
     """Build RUN/weights/model.<precision>.engine and its .engine.json sidecar from the run's ONNX.
@@ -74,13 +74,13 @@ def engine(target: Path, precision: str, batch, min_batch, opt_batch, max_batch,
 
 
 @click.command("jetson-check")
-@click.argument("run", type=click.Path(path_type=Path))
-@click.option("--precisions", default="fp16,int8", show_default=True, help=f"comma-separated: {','.join(PRECISIONS)}")
-@click.option("--batches", default="1,8", show_default=True, help="batch sizes to benchmark (the engines are built up to the largest)")
-@click.option("--iters", type=int, default=200, show_default=True, help="timed calls per batch size")
-@click.option("--limit", type=int, help="use at most this many test images")
-@click.option("--device", default="0", show_default=True, help="CUDA device: 0, 1, cuda:1")
-@click.option("--dla-core", type=int, help="DLA core for the DLA engines (default: 0 where the device has DLA)")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.option("--precisions", type=CommaList(PRECISIONS), default="fp16,int8", show_default=True, help=f"comma-separated: {','.join(PRECISIONS)}")
+@click.option("--batches", type=CommaList(ints=True), default="1,8", show_default=True, help="batch sizes to benchmark (the engines are built up to the largest)")
+@click.option("--iters", type=POSITIVE, default=200, show_default=True, help="timed calls per batch size")
+@click.option("--limit", type=POSITIVE, help="use at most this many test images")
+@click.option("--device", type=Device(), default="0", show_default=True, help="CUDA device: 0, 1, cuda:1")
+@click.option("--dla-core", type=NON_NEGATIVE, help="DLA core for the DLA engines (default: 0 where the device has DLA)")
 @click.option("--no-dla", is_flag=True, help="skip the DLA engines")
 @click.option("--rebuild", is_flag=True, help="rebuild engines even when fresh")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="also write the report to this file")

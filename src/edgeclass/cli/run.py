@@ -13,6 +13,7 @@ import click
 
 from ..errors import EdgeclassError
 from ..runtime.capture import FLIPS as FLIP_CHOICES
+from .options import FRACTION, NON_NEGATIVE_FLOAT, PIXELS, POSITIVE, POSITIVE_FLOAT, CommaList, Device, Text, Threshold
 
 
 def _threshold(value: Optional[str]):
@@ -44,24 +45,24 @@ def _echo_summary(summary, json_path: Optional[str]) -> None:
 
 @click.command("run")
 @click.argument("model", type=click.Path(dir_okay=True))
-@click.option("--source", "-s", "sources", multiple=True, help="0, /dev/video0, csi://0, rtsp://..., video file, image folder or glob, GStreamer pipeline. Repeat for several sources (batched).")
-@click.option("--width", type=int, help="Capture width (camera/CSI); other sources are resized.")
-@click.option("--height", type=int, help="Capture height.")
-@click.option("--fps", type=float, help="Camera frame rate to ask for (image folders: frames per second of media time).")
+@click.option("--source", "-s", "sources", type=Text(), multiple=True, help="0, /dev/video0, csi://0, rtsp://..., video file, image folder or glob, GStreamer pipeline. Repeat for several sources (batched).")
+@click.option("--width", type=PIXELS, help="Capture width (camera/CSI); other sources are resized.")
+@click.option("--height", type=PIXELS, help="Capture height.")
+@click.option("--fps", type=POSITIVE_FLOAT, help="Camera frame rate to ask for (image folders: frames per second of media time).")
 @click.option("--flip", type=click.Choice(FLIP_CHOICES), default="none", show_default=True)
-@click.option("--stride", type=int, default=1, show_default=True, help="Files: classify every N-th frame.")
+@click.option("--stride", type=POSITIVE, default=1, show_default=True, help="Files: classify every N-th frame.")
 @click.option("--roi", type=click.Choice(("full", "face")), default="full", show_default=True, help="Classify the whole frame or each detected face.")
 @click.option("--face-model", type=click.Path(exists=True, dir_okay=False), help="YuNet .onnx face detector (default: OpenCV's Haar cascade).")
-@click.option("--face-pad", type=float, default=0.25, show_default=True, help="Margin around a face crop (fraction of the face size).")
-@click.option("--topk", type=int, default=3, show_default=True, help="Best classes listed per region (JSON topk).")
-@click.option("--threshold", help="Below this confidence the label is 'unknown' (default: the model card's; 'none' = never).")
-@click.option("--smooth", type=float, default=0.5, show_default=True, help="Weight of the newest frame in the moving average of probabilities (1 = off).")
-@click.option("--output", "-o", "outputs", multiple=True, help="Where results go, repeatable: display://0 (window), out.mp4 (annotated video), frames.jsonl (JSON lines; - = stdout).")
+@click.option("--face-pad", type=NON_NEGATIVE_FLOAT, default=0.25, show_default=True, help="Margin around a face crop (fraction of the face size).")
+@click.option("--topk", type=POSITIVE, default=3, show_default=True, help="Best classes listed per region (JSON topk).")
+@click.option("--threshold", type=Threshold(), help="Below this confidence the label is 'unknown' (default: the model card's; 'none' = never).")
+@click.option("--smooth", type=FRACTION, default=0.5, show_default=True, help="Weight of the newest frame in the moving average of probabilities (1 = off).")
+@click.option("--output", "-o", "outputs", type=Text(), multiple=True, help="Where results go, repeatable: display://0 (window), out.mp4 (annotated video), frames.jsonl (JSON lines; - = stdout).")
 @click.option("--show", is_flag=True, help="Show the overlay in a window (q or Esc quits); same as --output display://0.")
 @click.option("--save", type=click.Path(dir_okay=False), help="Write the annotated video (.mp4/.avi); same as --output FILE.")
-@click.option("--json", "json_path", help="One JSON line per frame to this file ('-' = stdout); same as --output FILE.jsonl.")
-@click.option("--max-frames", type=int, help="Stop after this many steps.")
-@click.option("--device", help="Backend device: cpu, cuda, cuda:1, or a GPU index (TensorRT/torch).")
+@click.option("--json", "json_path", type=Text(), help="One JSON line per frame to this file ('-' = stdout); same as --output FILE.jsonl.")
+@click.option("--max-frames", type=POSITIVE, help="Stop after this many steps.")
+@click.option("--device", type=Device(), help="Backend device: cpu, cuda, cuda:1, or a GPU index (TensorRT/torch).")
 @click.option("--rebuild-stale", is_flag=True, help="TensorRT: rebuild an engine whose TensorRT version, GPU or ONNX changed (default: refuse with the command).")
 @click.option("--no-reconnect", is_flag=True, help="End the run when a live source drops instead of reconnecting.")
 @click.option("--demo-video", type=click.Path(exists=True, file_okay=False), help="Run folder or dataset: write its test split as a video, run on it, print live vs offline accuracy.")
@@ -100,6 +101,11 @@ def run_cmd(model, sources, width, height, fps, flip, stride, roi, face_model, f
     for s in opened:
         if getattr(s, "error", None):
             click.echo(f"warning: {s.error}", err=True)
+        if getattr(s, "skipped", 0):  # image files the reader refused: counted on the source, named here
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(s.skip_reasons.items()))
+            click.echo(f"warning: {s.name}: skipped {s.skipped} image files that cannot be used ({reasons}):", err=True)
+            for text in s.skipped_files:
+                click.echo(f"  {text}", err=True)
     _echo_summary(summary, next((s.target for s in specs if s.kind == "jsonl"), None))
 
 
@@ -126,18 +132,18 @@ def _demo_video(model: str, data: str, out: Optional[str], device: Optional[str]
 
 
 @click.command("collect")
-@click.option("--source", "-s", required=True, help="Camera index, /dev/videoN, csi://N, stream URL or video file.")
+@click.option("--source", "-s", type=Text(), required=True, help="Camera index, /dev/videoN, csi://N, stream URL or video file.")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Dataset root: images go to OUT/<class>/.")
-@click.option("--classes", required=True, help="Comma-separated class names, e.g. alice,bob,carol.")
-@click.option("--count", type=int, default=20, show_default=True, help="Images per class (timed bursts).")
-@click.option("--interval", type=float, default=0.5, show_default=True, help="Seconds between images of a burst.")
-@click.option("--countdown", type=float, default=3.0, show_default=True, help="Seconds to get ready before each class.")
+@click.option("--classes", type=CommaList(names=True), required=True, help="Comma-separated class names, e.g. alice,bob,carol.")
+@click.option("--count", type=POSITIVE, default=20, show_default=True, help="Images per class (timed bursts).")
+@click.option("--interval", type=NON_NEGATIVE_FLOAT, default=0.5, show_default=True, help="Seconds between images of a burst.")
+@click.option("--countdown", type=NON_NEGATIVE_FLOAT, default=3.0, show_default=True, help="Seconds to get ready before each class.")
 @click.option("--keys", is_flag=True, help="Label with keys 1-9 in a window instead of timed bursts (needs --show).")
 @click.option("--faces", is_flag=True, help="Save only the largest face (padded crop); frames without a face are skipped.")
 @click.option("--face-model", type=click.Path(exists=True, dir_okay=False), help="YuNet .onnx face detector (default: Haar cascade).")
 @click.option("--show", is_flag=True, help="Show the camera with the countdown in a window.")
-@click.option("--width", type=int)
-@click.option("--height", type=int)
+@click.option("--width", type=PIXELS)
+@click.option("--height", type=PIXELS)
 @click.option("--flip", type=click.Choice(FLIP_CHOICES), default="none", show_default=True)
 @click.option("--png", is_flag=True, help="Save PNG instead of JPEG.")
 def collect_cmd(source, out, classes, count, interval, countdown, keys, faces, face_model, show, width, height, flip, png) -> None:

@@ -1,9 +1,10 @@
 """``edgeclass data check``: is this dataset safe to train and evaluate on?
 
-Reports per-class counts per split, unreadable files, duplicates across splits and class imbalance.
-It fails (``CheckReport.ok`` is False) when a val/test image has an exact or near-duplicate in
-train — the leak that makes test accuracy meaningless — or a split lacks a class, or manifest rows
-point at missing files. Works on a manifest (``ROOT/splits.csv``), a pre-split tree, or a plain
+Reports per-class counts per split, the image files the reader refuses (each named, with the
+reason), duplicates across splits and class imbalance. It fails (``CheckReport.ok`` is False) when a
+val/test image has an exact or near-duplicate in train — the leak that makes test accuracy
+meaningless — or a split lacks a class, or manifest rows point at missing files; with ``strict``
+also when any image file is unreadable or unusable, or the manifest misses images on disk. Works on a manifest (``ROOT/splits.csv``), a pre-split tree, or a plain
 class-per-folder tree (no leak check possible there: nothing is split yet).
 """
 
@@ -17,9 +18,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import EdgeclassError
-from ..preprocess import is_image_file
+from ..image import ImageProblem, ReadLimits, check_image
 from .hashing import DEFAULT_THRESHOLD, hash_files, near_duplicate_pairs
-from .manifest import MANIFEST_NAME, SPLITS, Dataset, discover, read_manifest
+from .manifest import MANIFEST_NAME, SPLITS, Dataset, cut_short, discover, image_files_under, read_manifest, recorded_warnings
 
 IMBALANCE_WARN = 1.5  # largest / smallest class in train
 
@@ -41,7 +42,7 @@ class CheckReport:
     source: str  # manifest, presplit or folders
     classes: List[str]
     counts: Dict[str, Dict[str, int]]  # split ("" when unsplit) -> class -> images
-    unreadable: List[str] = field(default_factory=list)
+    unreadable: List[ImageProblem] = field(default_factory=list)  # image files the reader refuses
     skipped: List[str] = field(default_factory=list)  # files that are not images
     missing_files: List[str] = field(default_factory=list)  # in the manifest, not on disk
     unlisted: List[str] = field(default_factory=list)  # images on disk the manifest lacks
@@ -51,10 +52,12 @@ class CheckReport:
     exact_within_split: int = 0
     imbalance: float = 1.0  # largest / smallest class count in train (or overall when unsplit)
     threshold: int = DEFAULT_THRESHOLD
+    strict: bool = False  # unreadable/unusable files and unlisted images fail the check too
+    dataset_warnings: List[str] = field(default_factory=list)  # no test/ folder, a manifest cut short
 
     @property
     def ok(self) -> bool:
-        return not (self.leaks or self.missing_classes or self.missing_files)
+        return not self.problems()
 
     def to_dict(self) -> Dict[str, Any]:
         """The full report (``edgeclass data check --json``)."""
@@ -62,6 +65,10 @@ class CheckReport:
 
     def problems(self) -> List[str]:
         out = []
+        if self.strict and self.unreadable:
+            out.append(f"{len(self.unreadable)} image files are unreadable or unusable (--strict)")
+        if self.strict and self.unlisted:
+            out.append(f"{len(self.unlisted)} images on disk are not in the manifest (--strict)")
         if self.leaks:
             out.append(f"{len(self.leaks)} val/test images have a duplicate in train (leak)")
         for sp, cs in self.missing_classes.items():
@@ -72,7 +79,7 @@ class CheckReport:
 
     def notes(self) -> List[str]:
         """Warnings that come without a file listing (those are printed by ``format_report``)."""
-        out = []
+        out = list(self.dataset_warnings)
         if self.source == "folders":
             out.append(f"no manifest: run `edgeclass data split {self.root}` to split (duplicates are kept together)")
         if self.unlisted:
@@ -83,8 +90,8 @@ class CheckReport:
 
     def warnings(self) -> List[str]:
         out = self.notes()
-        if self.unreadable:
-            out.append(f"{len(self.unreadable)} unreadable image files (skipped)")
+        if self.unreadable and not self.strict:
+            out.append(f"{len(self.unreadable)} image files are unreadable or unusable (excluded)")
         if self.skipped:
             out.append(f"{len(self.skipped)} files that are not images (skipped)")
         if self.eval_overlap:
@@ -99,22 +106,25 @@ def _dataset_for_check(root: Path, manifest: Optional[Path]) -> Tuple[Dataset, L
         if not root.is_dir():
             raise EdgeclassError(f"data folder {root} does not exist")
         samples, digest = read_manifest(mpath)
-        missing = [s.path for s in samples if not (root / s.path).is_file()]
-        present = [s for s in samples if (root / s.path).is_file()]
+        missing = [s.path for s in samples if not os.path.lexists(root / s.path)]
+        present = [s for s in samples if os.path.lexists(root / s.path)]  # a broken one is the reader's to name
         classes = sorted({s.label for s in samples})
-        return Dataset(root, classes, present, "manifest", manifest_sha256=digest), missing
+        short = cut_short(mpath, samples, digest)
+        warnings = ([f"{short}: cut short? re-run `edgeclass data split {root}`"] if short else []) + recorded_warnings(mpath)
+        return Dataset(root, classes, present, "manifest", manifest_sha256=digest, warnings=warnings), missing
     return discover(root), []
 
 
-def _unlisted_images(root: Path, listed: set) -> List[str]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for fn in filenames:
-            rel = (Path(dirpath) / fn).relative_to(root).as_posix()
-            if is_image_file(fn) and not fn.startswith(".") and rel not in listed:
-                out.append(rel)
-    return sorted(out)
+def _unlisted_images(root: Path, listed: set) -> Tuple[List[str], List[ImageProblem]]:
+    """(readable images on disk the manifest lacks, image files on disk the reader refuses): the
+    second are what `data split` excluded (or new bad files), named with their reason."""
+    unlisted, bad = [], []
+    limits = ReadLimits.from_env()
+    for rel in image_files_under(root):
+        if rel not in listed:
+            problem = check_image(root / rel, limits, name=rel)
+            (bad.append(problem) if problem else unlisted.append(rel))
+    return unlisted, bad
 
 
 def _cross_split_pairs(ds: Dataset, table, keep: np.ndarray, a_split: str, b_splits: Tuple[str, ...], threshold: int) -> List[Duplicate]:
@@ -146,11 +156,12 @@ def check_dataset(
     threshold: int = DEFAULT_THRESHOLD,
     workers: Optional[int] = None,
     progress: bool = False,
+    strict: bool = False,
 ) -> CheckReport:
     """Hash every image (the manifest's sha256 is not trusted: files may have changed) and report."""
     root = Path(root)
     ds, missing = _dataset_for_check(root, Path(manifest) if manifest else None)
-    table = hash_files([ds.abspath(s) for s in ds.samples], workers=workers, progress=progress)
+    table = hash_files([ds.abspath(s) for s in ds.samples], workers=workers, progress=progress, names=[s.path for s in ds.samples])
     bad = {i for i, _ in table.unreadable}
     keep = np.array([i for i in range(len(ds.samples)) if i not in bad], dtype=np.int64)
     split_names = list(SPLITS) if ds.source != "folders" else [""]
@@ -163,13 +174,17 @@ def check_dataset(
         source=ds.source,
         classes=ds.classes,
         counts=counts,
-        unreadable=[msg for _, msg in table.unreadable],
+        unreadable=[p for _, p in table.unreadable],
         skipped=list(ds.skipped),
         missing_files=missing,
         threshold=threshold,
+        strict=strict,
+        dataset_warnings=list(ds.warnings),
     )
     if ds.source == "manifest":
-        report.unlisted = _unlisted_images(root, {s.path for s in ds.samples} | set(missing))
+        report.unlisted, bad = _unlisted_images(root, {s.path for s in ds.samples} | set(missing))
+        report.unreadable += bad
+    report.unreadable.sort(key=lambda p: p.path)
     if ds.source != "folders":
         for sp in SPLITS:
             lacking = [c for c in ds.classes if counts[sp].get(c, 0) == 0]
@@ -222,7 +237,9 @@ def format_report(r: CheckReport, show: int = 20) -> str:
     if r.eval_overlap:
         listing(f"warning: {len(r.eval_overlap)} duplicate pairs between val and test:", dup_lines(r.eval_overlap))
     if r.unreadable:
-        listing(f"warning: {len(r.unreadable)} unreadable files (skipped):", r.unreadable)
+        title = "UNREADABLE" if r.strict else "warning"
+        listing(f"{title}: {len(r.unreadable)} image files cannot be used (excluded from training and evaluation):",
+                [p.text() for p in r.unreadable])
     if r.skipped:
         listing(f"warning: {len(r.skipped)} files that are not images (skipped):", r.skipped)
     lines.extend(f"warning: {w}" for w in r.notes())

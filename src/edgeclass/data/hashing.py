@@ -21,7 +21,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UnreadableImage
-from ..preprocess import read_file_bytes
+from ..image import ImageProblem, ReadLimits, decode, read_bytes
 
 HASH_SIZE = 8  # 8x8 low-frequency DCT coefficients -> 64 bits
 THUMB_SIZE = 32
@@ -118,14 +118,10 @@ def hash_grey(grey: np.ndarray, sha256: str = "") -> ImageHash:
     )
 
 
-def hash_bytes(data: bytes, name: str = "<bytes>") -> ImageHash:
-    """Hashes of encoded image bytes. Raises UnreadableImage for anything OpenCV cannot decode."""
-    cv2 = _cv2()
-    buf = np.frombuffer(data, dtype=np.uint8)
-    grey = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if buf.size else None
-    if grey is None or grey.size == 0 or min(grey.shape[:2]) < 2:
-        raise UnreadableImage(f"{name}: not a readable image")
-    return hash_grey(grey, sha256_hex(data))
+def hash_bytes(data: bytes, name: str = "<bytes>", limits: Optional[ReadLimits] = None) -> ImageHash:
+    """Hashes of encoded image bytes, decoded grey by the one reader (``edgeclass.image``). Raises
+    UnreadableImage for a file it refuses."""
+    return hash_grey(decode(data, name, "grey", limits), sha256_hex(data))
 
 
 def hash_rgb(rgb: np.ndarray) -> ImageHash:
@@ -135,8 +131,8 @@ def hash_rgb(rgb: np.ndarray) -> ImageHash:
     return hash_grey(grey)
 
 
-def _hash_file(path: str) -> ImageHash:
-    return hash_bytes(read_file_bytes(path), str(path))
+def _hash_file(path: str, limits: ReadLimits) -> ImageHash:
+    return hash_bytes(read_bytes(path, limits), str(path), limits)
 
 
 _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -164,7 +160,7 @@ class HashTable:
     mirror: np.ndarray  # uint64 (n, 2): the same for the mirror image
     small: np.ndarray  # bool (n,)
     plain: Optional[np.ndarray] = None  # bool (n,); None: no image is plain
-    unreadable: List[Tuple[int, str]] = field(default_factory=list)  # (index, message)
+    unreadable: List[Tuple[int, ImageProblem]] = field(default_factory=list)  # (index, what is wrong)
 
     @classmethod
     def of(cls, hashes: Sequence[Optional[ImageHash]]) -> "HashTable":
@@ -198,19 +194,22 @@ def _progress(items: Iterator, total: int, enabled: bool, desc: str) -> Iterator
     return tqdm(items, total=total, desc=desc, unit="img", leave=False)
 
 
-def hash_files(paths: Sequence[str | os.PathLike], workers: Optional[int] = None, progress: bool = False) -> HashTable:
-    """Hash every file with a thread pool (OpenCV decoding releases the GIL). Unreadable files
-    never raise: they keep an empty sha256 and zero hashes and are listed in ``unreadable``."""
+def hash_files(paths: Sequence[str | os.PathLike], workers: Optional[int] = None, progress: bool = False,
+                names: Optional[Sequence[str]] = None) -> HashTable:
+    """Hash every file with a thread pool (OpenCV decoding releases the GIL). Files the reader refuses
+    never raise: they keep an empty sha256 and zero hashes and are listed in ``unreadable`` (under
+    ``names[i]`` when given, e.g. paths relative to a dataset root)."""
     n = len(paths)
     results: List[Optional[ImageHash]] = [None] * n
-    errors: List[Tuple[int, str]] = []
+    errors: List[Tuple[int, ImageProblem]] = []
     workers = workers or min(16, (os.cpu_count() or 2) + 2)
+    limits = ReadLimits.from_env()
 
     def one(i: int):
         try:
-            return i, _hash_file(str(paths[i])), None
+            return i, _hash_file(str(paths[i]), limits), None
         except UnreadableImage as e:
-            return i, None, str(e)
+            return i, None, ImageProblem.of(e, names[i] if names is not None else None)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result, err in _progress(pool.map(one, range(n)), n, progress, "hashing"):

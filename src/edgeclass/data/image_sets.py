@@ -71,11 +71,13 @@ def stratified_sample(samples: Sequence[Sample], num: int, seed: int) -> List[Sa
 
 
 def split_images(
-    dataset: DatasetLike, card: ModelCard, split: str, num: Optional[int] = None, seed: int = 0
+    dataset: DatasetLike, card: ModelCard, split: str, num: Optional[int] = None, seed: int = 0,
+    skipped: Optional[List[str]] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """(images NCHW float32, labels as indices into ``card.classes``) of one split, preprocessed as
-    the card says. ``num`` limits the count (stratified). Unreadable files are skipped; a class the
-    model does not know is an error naming it."""
+    the card says. ``num`` limits the count (stratified). Files the reader refuses are left out (and
+    their "path: reason" messages appended to ``skipped`` when given); a class the model does not
+    know is an error naming it."""
     ds = as_dataset(dataset)
     samples = ds.split(split)
     if num is not None and num < len(samples):
@@ -83,7 +85,9 @@ def split_images(
     if not samples:
         raise EdgeclassError(f"the {split} split of {ds.root} has no images")
     labels = class_index(card, [s.label for s in samples])
-    images, kept, _skipped = preprocess_files([ds.abspath(s) for s in samples], card.preprocess)
+    images, kept, bad = preprocess_files([ds.abspath(s) for s in samples], card.preprocess)
+    if skipped is not None:
+        skipped.extend(bad)
     if not kept:
         raise EdgeclassError(f"none of the {len(samples)} {split} images under {ds.root} could be read")
     return images, np.asarray([labels[i] for i in kept], dtype=np.int64)

@@ -3,6 +3,13 @@
 A dataset root is either class-per-folder (``ROOT/<class>/<images>``) or pre-split
 (``ROOT/{train,val,test}/<class>/<images>``). The manifest lists every image once:
 ``path`` (relative to ROOT, POSIX), ``class``, ``split``, ``sha256``, ``group``. Nothing is copied.
+Beside it, ``splits.report.json`` (``record_path``) keeps what ``data split`` left out and why (files
+the image reader refused, files that are not images) and the manifest's row count and sha256, so a
+manifest cut short is recognised.
+
+Hidden entries are those whose name starts with a dot (``.DS_Store``, AppleDouble ``._IMG.jpg``) and
+the folders ``__MACOSX`` and ``__pycache__`` (tool droppings, never a class). A photo whose own name
+starts with ``__`` is an image like any other: it is used.
 """
 
 from __future__ import annotations
@@ -10,18 +17,21 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import EdgeclassError
-from ..fileio import write_bytes_atomic
-from ..preprocess import is_image_file
+from ..fileio import write_bytes_atomic, write_json_atomic
+from ..image import ImageProblem, is_image_file
 
 MANIFEST_NAME = "splits.csv"
 SPLITS = ("train", "val", "test")
 MANIFEST_FIELDS = ("path", "class", "split", "sha256", "group")
+RECORD_SUFFIX = ".report.json"
+IGNORED_FOLDERS = frozenset({"__MACOSX", "__pycache__"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,8 @@ class Dataset:
     source: str  # "manifest", "presplit" or "split-on-the-fly"
     manifest_sha256: str = ""
     skipped: List[str] = field(default_factory=list)  # non-image files seen during discovery
+    excluded: List[ImageProblem] = field(default_factory=list)  # image files the reader refused
+    warnings: List[str] = field(default_factory=list)
 
     def split(self, name: str) -> List[Sample]:
         return [s for s in self.samples if s.split == name]
@@ -62,25 +74,32 @@ class Dataset:
         return out
 
 
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".") or name.startswith("__")
+def is_hidden(name: str, folder: bool = False) -> bool:
+    """A dot entry, or a ``__MACOSX`` / ``__pycache__`` folder (see the module docstring)."""
+    return name.startswith(".") or (folder and name in IGNORED_FOLDERS)
 
 
 def _images_under(folder: Path) -> Tuple[List[Path], List[Path]]:
     """(images, other files) below ``folder``, recursive, sorted, hidden entries ignored."""
     images, others = [], []
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d, folder=True))
         for fn in sorted(filenames):
-            if _is_hidden(fn):
+            if is_hidden(fn):
                 continue
             p = Path(dirpath) / fn
             (images if is_image_file(p) else others).append(p)
     return images, others
 
 
+def image_files_under(root: Path) -> List[str]:
+    """Every image file below ``root`` (relative POSIX paths, sorted; hidden entries ignored)."""
+    images, _ = _images_under(root)
+    return [p.relative_to(root).as_posix() for p in images]
+
+
 def _class_dirs(folder: Path) -> List[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not _is_hidden(p.name))
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name, folder=True))
 
 
 def is_presplit(root: Path) -> bool:
@@ -117,12 +136,16 @@ def discover(root: str | os.PathLike) -> Dataset:
         raise EdgeclassError(f"no images found in {root} (expected {root}/<class>/<images> or {root}/train/<class>/<images>)")
     if len(classes) < 2:
         raise EdgeclassError(f"{root} has {len(classes)} class; a classifier needs at least two class folders")
+    warnings = []
     if presplit:
         for split, names in per_split_classes.items():
             missing = sorted(set(classes) - set(names))
             if missing:
                 raise EdgeclassError(f"split '{split}' in {root} lacks classes: {', '.join(missing)}")
-    return Dataset(root=root, classes=classes, samples=samples, source="presplit" if presplit else "folders", skipped=skipped)
+        warnings = [f"{root} has no {sp}/ folder: 0 {sp} images (add {root}/{sp}/<class>/... or re-split with --resplit)"
+                    for sp in SPLITS if sp not in per_split_classes]
+    return Dataset(root=root, classes=classes, samples=samples, source="presplit" if presplit else "folders", skipped=skipped,
+                   warnings=warnings)
 
 
 def write_manifest(path: str | os.PathLike, samples: Sequence[Sample]) -> str:
@@ -153,6 +176,59 @@ def read_manifest(path: str | os.PathLike) -> Tuple[List[Sample], str]:
         if not r:
             continue
         if len(r) < len(MANIFEST_FIELDS) or r[2] not in SPLITS:
-            raise EdgeclassError(f"{path}:{i}: malformed manifest row")
+            cut = " (the file ends there: cut short?)" if i == len(rows) and not data.endswith(b"\n") else ""
+            raise EdgeclassError(f"{path}:{i}: malformed manifest row{cut}; re-run `edgeclass data split`")
+        rel = Path(r[0])
+        if rel.is_absolute() or ".." in rel.parts or not r[0]:
+            raise EdgeclassError(f"{path}:{i}: {r[0]!r} is not a path inside the dataset folder")
         samples.append(Sample(r[0], r[1], r[2], r[3], r[4]))
     return samples, hashlib.sha256(data).hexdigest()
+
+
+def cut_short(path: str | os.PathLike, samples: Sequence[Sample], sha256: str) -> str:
+    """Why the manifest at ``path`` looks cut short ("" when it looks whole): it does not end with a
+    newline (``write_manifest`` always ends with one), or it has fewer rows than its record says."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 1))
+        if f.read(1) not in (b"\n", b""):
+            return f"{path} ends in the middle of a line"
+    record = read_record(path)
+    if record and record.get("sha256") != sha256 and int(record.get("rows", 0)) > len(samples):
+        return f"{path} has {len(samples)} rows but `data split` wrote {record['rows']}"
+    return ""
+
+
+def record_path(manifest: str | os.PathLike) -> Path:
+    """``splits.csv`` -> ``splits.report.json``: what ``data split`` left out, and the manifest's size."""
+    manifest = Path(manifest)
+    return manifest.with_name(manifest.stem + RECORD_SUFFIX)
+
+
+def write_record(manifest: str | os.PathLike, sha256: str, rows: int, excluded: Sequence[ImageProblem],
+                 not_images: Sequence[str] = (), warnings: Sequence[str] = ()) -> Path:
+    """Write the manifest's record (atomically, after the manifest itself)."""
+    return write_json_atomic(record_path(manifest), {
+        "manifest": Path(manifest).name, "sha256": sha256, "rows": rows,
+        "excluded": [p.to_dict() for p in excluded], "not_images": list(not_images), "warnings": list(warnings),
+    })
+
+
+def read_record(manifest: str | os.PathLike) -> Optional[Dict]:
+    """The record next to ``manifest``, or None when there is none (or it is not ours)."""
+    path = record_path(manifest)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "rows" in record else None
+
+
+def recorded_warnings(manifest: str | os.PathLike) -> List[str]:
+    """What ``data split`` warned about when it wrote ``manifest`` (e.g. no test/ folder)."""
+    return [str(w) for w in (read_record(manifest) or {}).get("warnings", [])]
+
+
+def excluded_of(manifest: str | os.PathLike) -> List[ImageProblem]:
+    record = read_record(manifest) or {}
+    return [ImageProblem.from_dict(d) for d in record.get("excluded", []) if isinstance(d, dict) and "path" in d]

@@ -10,6 +10,7 @@ splits class by class, so every split gets every class in the requested proporti
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections import Counter, defaultdict
@@ -20,8 +21,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import EdgeclassError
+from ..image import ImageProblem
 from .hashing import DEFAULT_THRESHOLD, HashTable, hash_files, near_duplicate_pairs
-from .manifest import MANIFEST_NAME, SPLITS, Dataset, Sample, discover, write_manifest
+from .manifest import MANIFEST_NAME, SPLITS, Dataset, Sample, discover, record_path, write_manifest, write_record
 
 AUG_SUFFIX = re.compile(r"^(?P<stem>.+)__aug\d+$")
 
@@ -38,13 +40,14 @@ class SplitReport:
     exact_duplicates: int = 0  # images whose bytes equal an earlier image's
     near_pairs: int = 0  # near-duplicate pairs found
     plain_images: int = 0  # too little detail for near-duplicate matching (exact bytes/names only)
-    unreadable: List[str] = field(default_factory=list)  # "path: reason", skipped
+    unreadable: List[ImageProblem] = field(default_factory=list)  # image files the reader refused, excluded
     skipped: List[str] = field(default_factory=list)  # files that are not images, skipped
     label_conflicts: List[Tuple[str, str]] = field(default_factory=list)  # same bytes, two classes
     warnings: List[str] = field(default_factory=list)
     counts: Dict[str, Dict[str, int]] = field(default_factory=dict)
     manifest: str = ""
     manifest_sha256: str = ""
+    show: int = 20  # excluded files listed by name in ``text``
 
     def text(self) -> str:
         """What `edgeclass data split` prints."""
@@ -56,9 +59,14 @@ class SplitReport:
         if self.plain_images:
             lines.append(f"{self.plain_images} plain images (sky, blank frames) are grouped by exact bytes only")
         lines += [f"  {sp:<5} {sum(per.values()):>7} images" for sp, per in self.counts.items()]
-        for what, items in (("unreadable files", self.unreadable), ("files that are not images", self.skipped)):
-            if items:
-                lines.append(f"skipped {len(items)} {what} (first: {items[0]})")
+        if self.unreadable:
+            where = f" (all listed in {record_path(self.manifest)})" if self.manifest else ""
+            lines.append(f"excluded {len(self.unreadable)} image files that cannot be used{where}:")
+            lines += [f"  {p.text()}" for p in self.unreadable[: self.show]]
+            if len(self.unreadable) > self.show:
+                lines.append(f"  ... and {len(self.unreadable) - self.show} more")
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} files that are not images (first: {self.skipped[0]})")
         lines += [f"warning: identical files in two classes: {a} and {b}" for a, b in self.label_conflicts[:10]]
         lines += [f"warning: {w}" for w in self.warnings]
         lines.append(f"wrote {self.manifest}")
@@ -91,7 +99,7 @@ def parse_ratios(ratios: Sequence[float] | str) -> Tuple[float, float, float]:
         vals = [float(x) for x in (ratios.split(",") if isinstance(ratios, str) else ratios)]
     except ValueError:
         vals = []
-    if len(vals) != 3 or min(vals) <= 0 or abs(sum(vals) - 1.0) > 1e-6:
+    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals) or abs(sum(vals) - 1.0) > 1e-6:
         raise EdgeclassError(f"--ratios must be three positive numbers (train,val,test) that sum to 1, e.g. 0.7,0.15,0.15; got {ratios}")
     return vals[0], vals[1], vals[2]
 
@@ -210,9 +218,9 @@ def _warn_if_off_target(c, gs, sizes, split_of_group, ratios, report: SplitRepor
 
 
 def _hash_and_group(ds: Dataset, threshold: int, workers: Optional[int], progress: bool, report: SplitReport):
-    table = hash_files([ds.abspath(s) for s in ds.samples], workers=workers, progress=progress)
+    table = hash_files([ds.abspath(s) for s in ds.samples], workers=workers, progress=progress, names=[s.path for s in ds.samples])
     bad = {i for i, _ in table.unreadable}
-    report.unreadable = [msg for _, msg in table.unreadable]
+    report.unreadable = sorted((p for _, p in table.unreadable), key=lambda p: p.path)
     keep = [i for i in range(len(ds.samples)) if i not in bad]
     samples = [replace(ds.samples[i], sha256=table.sha256[i]) for i in keep]
     sub = table.subset(keep)
@@ -229,11 +237,11 @@ def _hash_and_group(ds: Dataset, threshold: int, workers: Optional[int], progres
 
 
 def _check_classes_survive(ds: Dataset, samples: Sequence[Sample]) -> None:
-    """A class folder whose every image is unreadable is as bad as an empty one."""
+    """A class folder whose every image the reader refused is as bad as an empty one."""
     have = {(s.split, s.label) for s in samples}
     for sp, c in sorted({(s.split, s.label) for s in ds.samples} - have):
         where = f"{sp}/{c}" if sp else c
-        raise EdgeclassError(f"every image in {ds.root / where} is unreadable; replace them or remove the folder")
+        raise EdgeclassError(f"every image in {ds.root / where} is unreadable or unusable; replace them or remove the folder")
 
 
 def split_with_report(
@@ -264,20 +272,16 @@ def split_with_report(
             )
     else:
         samples = assign_splits([replace(s, split="") for s in samples], groups, ratios, seed, report)
-    out = Dataset(
-        root=ds.root,
-        classes=ds.classes,
-        samples=samples,
-        source=ds.source,
-        skipped=list(ds.skipped) + [m.split(":")[0] for m in report.unreadable],
-    )
+    report.warnings = list(ds.warnings) + report.warnings
+    out = Dataset(root=ds.root, classes=ds.classes, samples=samples, source=ds.source, skipped=list(ds.skipped),
+                  excluded=list(report.unreadable), warnings=list(report.warnings))
     report.counts = out.counts()
     return out, report
 
 
 def split_dataset(ds: Dataset, ratios: Sequence[float] | str = (0.7, 0.15, 0.15), seed: int = 0, **options: Any) -> Dataset:
-    """Fill split, sha256 and group for every readable sample (unreadable files are dropped and
-    listed in ``skipped``). Deterministic for a seed. Raises EdgeclassError when a class has fewer
+    """Fill split, sha256 and group for every readable sample (files the reader refuses are dropped
+    and listed in ``excluded`` with the reason). Deterministic for a seed. Raises EdgeclassError when a class has fewer
     than three groups (one per split is the minimum). ``options``: ``threshold``, ``workers``,
     ``progress`` of ``split_with_report``."""
     return split_with_report(ds, ratios, seed, keep_presplit=False, **options)[0]
@@ -294,10 +298,12 @@ def split_folder(
     resplit: bool = False,
 ) -> SplitReport:
     """What ``edgeclass data split`` does: discover ROOT, group, split, write the manifest
-    atomically (``ROOT/splits.csv`` unless ``out``). Copies nothing."""
+    atomically (``ROOT/splits.csv`` unless ``out``), then its record (``splits.report.json``: the
+    excluded files with their reasons). Copies nothing."""
     ds = discover(root)
     ds, report = split_with_report(ds, ratios, seed, threshold, workers, progress, keep_presplit=not resplit)
     out_path = Path(out) if out else Path(root) / MANIFEST_NAME
     report.manifest = str(out_path)
     report.manifest_sha256 = write_manifest(out_path, ds.samples)
+    write_record(out_path, report.manifest_sha256, len(ds.samples), report.unreadable, report.skipped, report.warnings)
     return report

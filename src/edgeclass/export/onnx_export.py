@@ -21,18 +21,18 @@ from ..artifacts import onnx as onnx_artifact
 from ..errors import EdgeclassError
 from ..fileio import atomic_path
 from ..spec import ModelCard
+from .opsets import DEFAULT_OPSET, LEGACY_MAX_OPSET, MAX_OPSET, MIN_OPSET
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
-DEFAULT_OPSET = 17
-LEGACY_MAX_OPSET = 17
-MIN_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear need 13
 
 
 def exporter_for(opset: int) -> str:
     """``"torchscript"`` (legacy exporter) for opset <= 17, ``"dynamo"`` above."""
     if opset < MIN_OPSET:
         raise EdgeclassError(f"--opset {opset} is too old; use {MIN_OPSET} or newer (17 for TensorRT 8.5 / JetPack 5)")
+    if opset > MAX_OPSET:
+        raise EdgeclassError(f"--opset {opset} is newer than torch's exporter writes; use {MIN_OPSET} to {MAX_OPSET}")
     return "torchscript" if opset <= LEGACY_MAX_OPSET else "dynamo"
 
 

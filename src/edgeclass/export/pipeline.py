@@ -106,19 +106,25 @@ def parity_images(cfg: ExportConfig, src: ExportSource, card: ModelCard) -> Tupl
     """Up to ``cfg.parity_images`` val images of the run's dataset (or ``--data``). When the run names
     no dataset, or the one it names is gone, random images are used and the report says so; a
     ``--data`` that cannot be read is an error."""
+    skipped: List[str] = []
     if cfg.data is not None:
-        images, _ = split_images(DataSource(cfg.data).load(), card, "val", num=cfg.parity_images, seed=0)
-        return images, f"{len(images)} val images of {cfg.data}"
+        images, _ = split_images(DataSource(cfg.data).load(), card, "val", num=cfg.parity_images, seed=0, skipped=skipped)
+        return images, f"{len(images)} val images of {cfg.data}" + _skipped_note(skipped)
     source = DataSource.of_run(src.run)
     if source is None:
         images = random_images(cfg.parity_images, card)
         return images, f"{len(images)} random images (the run names no dataset; pass --data)"
     try:
-        images, _ = split_images(source.load(), card, "val", num=cfg.parity_images, seed=0)
+        images, _ = split_images(source.load(), card, "val", num=cfg.parity_images, seed=0, skipped=skipped)
     except EdgeclassError as e:
         images = random_images(cfg.parity_images, card)
         return images, f"{len(images)} random images (the run's dataset is unusable: {e})"
-    return images, f"{len(images)} val images of {source.root}"
+    return images, f"{len(images)} val images of {source.root}" + _skipped_note(skipped)
+
+
+def _skipped_note(skipped: List[str]) -> str:
+    """The val files the reader refused, named (they are left out of the parity check)."""
+    return f"; left out {len(skipped)} that cannot be used: {'; '.join(skipped)}" if skipped else ""
 
 
 def eager_logits(model: torch.nn.Module, images: np.ndarray, batch: int = 32) -> np.ndarray:

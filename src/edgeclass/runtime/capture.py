@@ -10,13 +10,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
 from ..errors import EdgeclassError
 
 FLIPS = ("none", "horizontal", "vertical", "rotate-180")
+SKIPPED_NAMES_KEPT = 100  # files named in ``Source.skipped_files`` (the count goes on)
 CV2_FLIP = {"horizontal": 1, "vertical": 0, "rotate-180": -1}
 
 
@@ -93,9 +94,18 @@ class Source:
     def __init__(self) -> None:
         self.frames_read = 0  # frames delivered by read()
         self.dropped = 0  # live: frames replaced by a newer one before anyone read them
-        self.skipped = 0  # files: unreadable images
+        self.skipped = 0  # files: image files the reader refused (never delivered, never the end of the run)
+        self.skip_reasons: Dict[str, int] = {}  # reason ("truncated", "too large", ...) -> files
+        self.skipped_files: List[str] = []  # "path: reason (detail)" of the first SKIPPED_NAMES_KEPT
         self.reconnects = 0
         self._ended = False
+
+    def skip(self, path: str, reason: str, text: str) -> None:
+        """Count a frame that could not be used (a bad file in an image folder) and go on."""
+        self.skipped += 1
+        self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
+        if len(self.skipped_files) < SKIPPED_NAMES_KEPT:
+            self.skipped_files.append(text)
 
     @property
     def ended(self) -> bool:

@@ -8,7 +8,10 @@
   down) the thread reopens it with exponential backoff and the run goes on.
 - **Files** (video file, image folder, glob, single image): every frame (or every ``stride``-th) is
   delivered, decoded ahead by a reader thread into a small bounded queue; the end of the file ends
-  the source cleanly.
+  the source cleanly. Images are read by the one reader (``edgeclass.image``: pixel limit, EXIF
+  orientation): a file it refuses is skipped and counted on the source (``skipped``,
+  ``skip_reasons``, ``skipped_files``), never the end of the run; a single image given as the
+  whole source that it refuses is an error when the source opens.
 
 Frames are OpenCV BGR uint8 images. Iterating a source yields the images; ``read()`` returns a
 ``Frame`` with its index, media time and capture time for the pipeline. This module says what a
@@ -24,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Union
 
-from ..errors import EdgeclassError
-from ..preprocess import is_image_file
+from ..errors import EdgeclassError, UnreadableImage
+from ..image import ReadLimits, is_image_file, read_image
 from .capture import FLIPS, CaptureOptions, FileSource, Frame, FrameShaper, LiveSource, Source, load_cv2
 
 __all__ = [
@@ -73,7 +76,7 @@ def parse_source(text: Union[str, int]) -> SourceSpec:
     p = Path(s)
     if p.is_dir():
         return SourceSpec("images", s, s)
-    if p.is_file():
+    if p.is_file() or (os.path.lexists(p) and is_image_file(p)):  # a broken image link: the reader says why
         return SourceSpec("images" if is_image_file(p) else "video", s, s)
     raise EdgeclassError(
         f"source {s!r} does not exist (give a camera index like 0, /dev/videoN, csi://N, rtsp://..., "
@@ -167,12 +170,15 @@ def _video_frames(path: str, opts: CaptureOptions) -> Callable[[FileSource], Ite
 
 
 def image_files(spec: SourceSpec) -> List[str]:
-    """The images of a folder (sorted, recursive), a glob (sorted) or a single image file."""
+    """The images of a folder (sorted, recursive; dot files ignored), a glob (sorted) or a single
+    image file. Anything with an image extension that is not a folder is listed, a broken link or a
+    symlink loop too: the reader then names and counts it instead of it vanishing."""
     target = str(spec.target)
     if any(c in target for c in "*?["):
-        files = sorted(f for f in globmod.glob(target, recursive=True) if is_image_file(f) and os.path.isfile(f))
+        files = sorted(f for f in globmod.glob(target, recursive=True) if is_image_file(f) and not os.path.isdir(f))
     elif os.path.isdir(target):
-        files = sorted(str(p) for p in Path(target).rglob("*") if p.is_file() and is_image_file(p))
+        files = sorted(str(p) for p in Path(target).rglob("*")
+                       if is_image_file(p) and not p.name.startswith(".") and not p.is_dir())
     else:
         files = [target]
     if not files:
@@ -181,15 +187,16 @@ def image_files(spec: SourceSpec) -> List[str]:
 
 
 def _image_frames(files: List[str], opts: CaptureOptions, fps: float) -> Callable[[FileSource], Iterator[Frame]]:
-    cv2 = load_cv2()
     shape = FrameShaper(opts)
+    limits = ReadLimits.from_env()
 
     def produce(src: FileSource) -> Iterator[Frame]:
         for index in range(0, len(files), opts.stride):
             t0 = time.perf_counter()
-            img = cv2.imread(files[index], cv2.IMREAD_COLOR)
-            if img is None:
-                src.skipped += 1
+            try:
+                img = read_image(files[index], "bgr", limits)
+            except UnreadableImage as e:
+                src.skip(files[index], e.reason, str(e))
                 continue
             now = time.perf_counter()
             yield Frame(shape(img), index, index / fps, now, (now - t0) * 1e3, files[index])
@@ -221,5 +228,10 @@ def open_source(
         produce = _video_frames(str(spec.target), opts)
         return FileSource(spec.text, produce, getattr(produce, "fps", 0.0), opts.prefetch)
     files = image_files(spec)
+    if len(files) == 1 and files[0] == str(spec.target):  # one image is the whole source: it must be usable
+        try:
+            read_image(files[0], "grey")
+        except UnreadableImage as e:
+            raise EdgeclassError(f"source {e}; give an image the reader can use, a folder or a video") from None
     rate = float(fps or 1.0)
     return FileSource(spec.text, _image_frames(files, opts, rate), rate, opts.prefetch)

@@ -318,7 +318,8 @@ def format_eval(result: EvalResult) -> str:
         f"top-1 {r.top1:.2%}   top-{k} {r.top5:.2%}   macro F1 {r.macro_f1:.3f}",
     ]
     if result.skipped:
-        lines.append(f"skipped {len(result.skipped)} unreadable images (first: {result.skipped[0]})")
+        lines.append(f"skipped {len(result.skipped)} unreadable images:")
+        lines += [f"  {text}" for text in result.skipped]
     width = max([len("class")] + [len(m.name) for m in r.per_class])
     lines.append(f"{'class':<{width}}  precision  recall     f1  support")
     for m in r.per_class:

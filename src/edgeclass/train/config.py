@@ -8,6 +8,7 @@ configuration is what ``config.json`` and every checkpoint store.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
@@ -72,8 +73,18 @@ class TrainConfig:
         for name in ("epochs", "batch", "val_batch"):
             if getattr(self, name) < 1:
                 raise EdgeclassError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.lr <= 0:
-            raise EdgeclassError("--lr must be positive")
+        for name, ok, what in (
+            ("lr", lambda v: v > 0, "positive"), ("weight_decay", lambda v: v >= 0, "0 or more"),
+            ("warmup_epochs", lambda v: v >= 0, "0 or more"), ("gamma", lambda v: 0 < v <= 1, "in (0, 1]"),
+            ("label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)"), ("unfreeze_lr_decay", lambda v: 0 < v <= 1, "in (0, 1]"),
+            ("momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
+        ):
+            value = float(getattr(self, name))
+            if not (math.isfinite(value) and ok(value)):
+                raise EdgeclassError(f"--{name.replace('_', '-')} must be a finite number {what} (got {value})")
+        for name, low in (("step_size", 1), ("patience", 0), ("stop_after", 0), ("seed", 0)):
+            if getattr(self, name) < low:
+                raise EdgeclassError(f"--{name.replace('_', '-')} must be at least {low}")
         if self.crop_ratio is not None and not 0.2 <= self.crop_ratio <= 1.0:
             raise EdgeclassError(f"--crop-ratio {self.crop_ratio:g}: give crop / resize in [0.2, 1] (1 = no crop)")
         if self.head not in HEADS:

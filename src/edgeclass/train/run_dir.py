@@ -1,8 +1,11 @@
 """The run folder ``runs/<name>/`` and the files training writes into it: config.json, splits.csv,
-model_card.json, results.csv (per epoch), and at the end metrics.json and the plots.
+model_card.json, results.csv (per epoch), and at the end the plots and metrics.json.
 
 Every file is written atomically (temp file + rename), so a run killed at any moment leaves either
-the old or the new version of each file, never half of one.
+the old or the new version of each file, never half of one; the temporary file a kill leaves behind
+(``weights/.last.tmp<pid>.pt``) is removed when the run is next opened (``remove_stale_temp_files``).
+metrics.json is written last: it is the mark that the final phase is complete (see
+``state.final_phase_pending``).
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from ..data.manifest import MANIFEST_NAME, Dataset, write_manifest
+from ..data.manifest import MANIFEST_NAME, Dataset, write_manifest, write_record
 from ..errors import EdgeclassError
-from ..fileio import write_text_atomic
+from ..fileio import stale_temp_files, write_text_atomic
+from ..image import ImageProblem, ReadLimits, check_image
 from ..metrics import ClassificationReport
 from ..runs import Run
 from ..spec import ModelCard
 from .config import TrainConfig
+from .state import Progress
 
 RESULTS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "skipped")
 
@@ -64,8 +69,9 @@ def read_results(path: str | os.PathLike) -> List[Dict[str, float]]:
 
 
 def write_run_files(run: Run, cfg: TrainConfig, card: ModelCard, data: Dataset, rows: Sequence[dict], resuming: bool) -> None:
-    """config.json, splits.csv (the manifest used), model_card.json; on resume, results.csv cut back
-    to the epochs the checkpoint holds (a kill between writing a row and the checkpoint)."""
+    """config.json, splits.csv (the manifest used) with its record (splits.report.json: the files
+    left out), model_card.json; on resume, results.csv cut back to the epochs the checkpoint holds
+    (a kill between writing a row and the checkpoint)."""
     run.weights.mkdir(parents=True, exist_ok=True)
     manifest = run.manifest
     if not resuming:
@@ -75,6 +81,8 @@ def write_run_files(run: Run, cfg: TrainConfig, card: ModelCard, data: Dataset, 
             write_text_atomic(manifest, source.read_bytes().decode("utf-8"))
         else:
             digest = write_manifest(manifest, data.samples)
+        # what the split left out, beside the run's copy: a resume (which reads that copy) lists them too
+        write_record(manifest, digest, len(data.samples), data.excluded, data.skipped, data.warnings)
         if not card.provenance.get("manifest_sha256"):
             card.provenance["manifest_sha256"] = digest
         card.save(run.card)
@@ -88,15 +96,40 @@ def write_run_files(run: Run, cfg: TrainConfig, card: ModelCard, data: Dataset, 
     write_text_atomic(run.results, format_results(rows))
 
 
-def write_final_files(run: Run, rows: Sequence[dict], report: ClassificationReport, best_epoch: int, best_top1: float, skipped: List[str]) -> None:
-    """metrics.json (test report of the best weights), the training curves and the confusion matrix."""
+def remove_stale_temp_files(run: Run) -> List[Path]:
+    """Delete the temporary files that killed writers left in the run folder; returns them."""
+    stale = stale_temp_files(run.root) + stale_temp_files(run.weights)
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def unreadable_images(data: Dataset, skipped: Sequence[str]) -> List[ImageProblem]:
+    """Every image file the run could not use: those left out when the dataset was split (with the
+    split's reason) and those the loaders met (each classified again by the reader for its reason)."""
+    out = {str(data.root / p.path): ImageProblem(str(data.root / p.path), p.status, p.reason, p.detail) for p in data.excluded}
+    limits = ReadLimits.from_env()
+    for path in skipped:
+        if path not in out:
+            out[path] = check_image(path, limits) or ImageProblem(path, "unreadable", "unreadable during training")
+    return [out[k] for k in sorted(out)]
+
+
+def write_final_files(run: Run, rows: Sequence[dict], report: ClassificationReport, progress: Progress,
+                      unreadable: Sequence[ImageProblem]) -> None:
+    """The training curves, the confusion matrix and, last (the mark that the run is complete),
+    metrics.json: the test report of the best weights and every image the run could not use."""
     from ..plots import plot_confusion_matrix, plot_training_curves
 
-    metrics = {"test": report.to_dict(), "best_epoch": best_epoch, "best_val_top1": best_top1, "skipped_images": skipped}
-    metrics["test_top1"], metrics["test_top5"] = report.top1, report.top5
-    write_json(run.metrics, metrics)
     plot_training_curves(rows, run.root)
     plot_confusion_matrix(report.confusion, report.classes, run.root / "confusion_matrix.png", f"test split, top-1 {report.top1:.2%}")
+    metrics = {
+        "test": report.to_dict(), "best_epoch": progress.best_epoch, "best_val_top1": progress.best_top1,
+        "epochs_done": progress.epoch, "test_top1": report.top1, "test_top5": report.top5,
+        "skipped_count": len(unreadable), "skipped_images": [p.path for p in unreadable],
+        "unreadable_images": [p.to_dict() for p in unreadable],
+    }
+    write_json(run.metrics, metrics)
 
 
 def epoch_row(epoch: int, train_loss: float, train_acc: float, val_loss: float, val_acc: float, lr: float,

@@ -1,18 +1,22 @@
 """Training state that outlives one process: RNG states, the best-so-far record, and ``--resume``.
 
 A training checkpoint (``weights/last.pt``) holds, beside the weights and card, everything needed
-to carry on as if never stopped: optimizer, schedule, AMP scaler, epoch, best metric and RNG states
-(all ``torch.load(weights_only=True)`` loadable). ``resume_config`` validates a checkpoint and the
-run folder before anything is written, so a resume that fails leaves the run as it was.
+to carry on as if never stopped: optimizer, schedule, AMP scaler, epoch, best metric, RNG states
+and the unreadable images met so far (all ``torch.load(weights_only=True)`` loadable).
+``resume_config`` validates a checkpoint and the run folder before anything is written, so a resume
+that fails leaves the run as it was. ``final_phase_pending`` tells a resume of a run whose epochs are
+all trained, but whose final phase (test evaluation, plots, ``metrics.json``) was cut off, to do
+just that phase.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -66,6 +70,11 @@ class Progress:
     best_top1: float = -1.0
     best_loss: float = math.inf
     best_epoch: int = 0
+    skipped: List[str] = field(default_factory=list)  # unreadable images met by the loaders (paths)
+
+    def stopped_early(self, patience: int) -> bool:
+        """The early-stopping rule fired after the last epoch done (no better val top-1 for ``patience``)."""
+        return patience > 0 and self.epoch - self.best_epoch >= patience
 
     def record(self, epoch: int, val_top1: float, val_loss: float) -> bool:
         """Epoch ``epoch`` (1-based) finished with this validation; True when it is the new best
@@ -80,7 +89,7 @@ class Progress:
     def from_checkpoint(cls, ckpt: Dict[str, Any]) -> "Progress":
         epoch = int(ckpt["epoch"])
         return cls(epoch, float(ckpt.get("best_metric", -1.0)), float(ckpt.get("best_loss", math.inf)),
-                   int(ckpt.get("best_epoch", epoch)))
+                   int(ckpt.get("best_epoch", epoch)), [str(p) for p in ckpt.get("skipped_images", [])])
 
 
 def training_checkpoint(model, card: ModelCard, progress: Progress, cfg: TrainConfig) -> Dict[str, Any]:
@@ -88,7 +97,7 @@ def training_checkpoint(model, card: ModelCard, progress: Progress, cfg: TrainCo
     ``last.pt`` needs to resume."""
     return make_checkpoint(
         model, card, epoch=progress.epoch, best_metric=progress.best_top1, best_loss=progress.best_loss,
-        best_epoch=progress.best_epoch, config=cfg.to_dict(),
+        best_epoch=progress.best_epoch, config=cfg.to_dict(), skipped_images=sorted(progress.skipped),
     )
 
 
@@ -169,8 +178,31 @@ def check_resume_fits(resume: Resume, card: ModelCard) -> ModelCard:
     return saved
 
 
-def check_epochs_left(resume: Optional[Resume], progress: Progress, epochs: int) -> None:
-    if resume is not None and progress.epoch >= epochs:
+def final_files_written(metrics: Path, epochs_done: int) -> bool:
+    """metrics.json (written last, atomically) is there and belongs to these epochs."""
+    try:
+        m = json.loads(Path(metrics).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(m, dict) and m.get("epochs_done") == epochs_done
+
+
+def final_phase_pending(resume: Optional[Resume], progress: Progress, cfg: TrainConfig) -> bool:
+    """True when a resumed run has trained all its epochs (or stopped early) but its final phase never
+    finished: the resume then only tests best.pt and writes the plots and metrics.json. A run that
+    is complete is a one-line error that says how to train longer."""
+    if resume is None:
+        return False
+    early = progress.stopped_early(cfg.patience)
+    if progress.epoch < cfg.epochs and not early:
+        return False
+    if not final_files_written(Run.at(resume.run_dir).metrics, progress.epoch):
+        return True
+    if early and progress.epoch < cfg.epochs:
         raise EdgeclassError(
-            f"{resume.path} already finished {progress.epoch} of {epochs} epochs; pass --epochs N (N > {progress.epoch}) to train longer"
+            f"{resume.path} stopped early after {progress.epoch} epochs (no better val top-1 for {cfg.patience} epochs since "
+            f"epoch {progress.best_epoch}); pass --patience 0 (or more than {progress.epoch - progress.best_epoch}) to train on"
         )
+    raise EdgeclassError(
+        f"{resume.path} already finished {progress.epoch} of {cfg.epochs} epochs; pass --epochs N (N > {progress.epoch}) to train longer"
+    )

@@ -3,9 +3,11 @@
 ``train`` builds its components (``components.py``: data, card, model, loaders, optimizer,
 schedule — restored from ``last.pt`` on ``--resume``, see ``state.py``), opens the run folder
 (``run_dir.py``), then runs epochs: train, validate, write ``results.csv`` and ``weights/last.pt``
-(and ``best.pt`` when val top-1 improved). At the end it evaluates ``best.pt`` on the test split and
-writes ``metrics.json`` and the plots. Everything that can fail is checked before the first file is
-written, so a run (or a resume) that fails leaves the run folder as it was.
+(and ``best.pt`` when val top-1 improved). At the end (the final phase) it evaluates ``best.pt`` on
+the test split and writes the plots and, last, ``metrics.json``. Everything that can fail is checked
+before the first file is written, so a run (or a resume) that fails leaves the run folder as it was.
+A kill at any moment loses at most the epoch under way: ``--resume`` carries on from ``last.pt``,
+and a run killed in its final phase is finished by ``--resume`` (``state.final_phase_pending``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from .components import Components, build_components, make_loader
 from .config import TrainConfig
 from .freeze import apply_schedule, set_frozen_batchnorm_eval, trainable_count
 from .frozen import fast_frozen_forward
-from .run_dir import epoch_line, epoch_row, format_results, next_run_dir, read_results, write_final_files, write_run_files
-from .state import Resume, check_epochs_left, resume_config, seed_everything, training_checkpoint, with_training_state
+from .run_dir import (epoch_line, epoch_row, format_results, next_run_dir, read_results, remove_stale_temp_files,
+                      unreadable_images, write_final_files, write_run_files)
+from .state import Resume, final_phase_pending, resume_config, seed_everything, training_checkpoint, with_training_state
 
 Log = Callable[[str], None]
 
@@ -203,16 +206,21 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
     seed_everything(cfg.seed, info.rank)
     c = build_components(cfg, resume, info, device)  # everything that can fail, before anything is written
     progress = c.progress
-    check_epochs_left(resume, progress, cfg.epochs)
+    finishing = final_phase_pending(resume, progress, cfg)  # every epoch trained; only the final phase is left
     start_epoch = progress.epoch
-    run, rows, card = _open_run_folder(cfg, c, resume, info)
+    run, rows, card = _open_run_folder(cfg, c, resume, info, log)
     run_dir = run.root
-    log(_start_line(cfg, c, card, info, device, resume, run_dir))
+    for warning in c.data.warnings:
+        log(f"warning: {warning}")
+    if c.data.excluded:
+        log(f"left out {len(c.data.excluded)} image files the reader refused (listed in metrics.json; first: {c.data.excluded[0].text()})")
+    log(f"finishing {run_dir}: all {progress.epoch} epochs are trained; testing best.pt" if finishing
+        else _start_line(cfg, c, card, info, device, resume, run_dir))
 
-    skipped_paths: set = set()  # unreadable images met in any split
+    skipped_paths = set(progress.skipped)  # unreadable images met in any split (kept in last.pt)
     step_model: nn.Module = c.model  # what the training steps call (see train/frozen.py)
     ddp_model, trainable_before = None, None
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, start_epoch if finishing else cfg.epochs):
         if c.stages:
             active = apply_schedule(c.model.net, c.stages, epoch)
             if epoch == start_epoch or any(s.epoch == epoch for s in c.stages):
@@ -237,6 +245,7 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
                         c.optimizer.param_groups[0]["lr"], stats.seconds, seen, len(train_skipped) + len(val.skipped))
         rows.append(row)
         improved = progress.record(epoch + 1, val.top1, val.loss)
+        progress.skipped = sorted(skipped_paths)
         if info.is_main:
             ckpt = training_checkpoint(c.model, card, progress, cfg)
             if improved:
@@ -245,24 +254,29 @@ def _train(cfg: TrainConfig, resume: Optional[Resume], info: D.DistInfo, device:
             save_checkpoint(run.checkpoint("last"), with_training_state(ckpt, c.optimizer, c.scheduler, c.scaler))
         log(epoch_line(row, cfg.epochs, improved))
         D.barrier(info)
-        if cfg.patience and epoch + 1 - progress.best_epoch >= cfg.patience and epoch + 1 < cfg.epochs:
+        if progress.stopped_early(cfg.patience) and epoch + 1 < cfg.epochs:
             log(f"early stop: no better val top-1 for {cfg.patience} epochs (best {progress.best_top1:.2%} at epoch {progress.best_epoch})")
             break
         if cfg.stop_after and epoch + 1 - start_epoch >= cfg.stop_after and epoch + 1 < cfg.epochs:
             log(f"stopped after {cfg.stop_after} epochs as asked; carry on with: edgeclass train --resume {run.checkpoint('last')}")
             return TrainResult(run_dir, epoch + 1, progress.best_epoch, progress.best_top1, None, sorted(skipped_paths))
 
+    # the final phase: test best.pt, then plots and metrics.json (written last: the run is complete)
     report = _test_best(c, card, run, info, device, cfg, skipped_paths)
+    unreadable = unreadable_images(c.data, sorted(skipped_paths))
     if info.is_main:
-        write_final_files(run, rows, report, progress.best_epoch, progress.best_top1, sorted(skipped_paths))
+        write_final_files(run, rows, report, progress, unreadable)
     D.barrier(info)  # no rank tears the process group down while rank 0 is still writing
+    if unreadable:
+        log(f"{len(unreadable)} image files could not be used (listed in {run.metrics}); first: {unreadable[0].text()}")
     log(f"test top-1 {report.top1:.2%} top-5 {report.top5:.2%} (best epoch {progress.best_epoch}, val top-1 {progress.best_top1:.2%}); run saved to {run_dir}")
-    return TrainResult(run_dir, progress.epoch, progress.best_epoch, progress.best_top1, report, sorted(skipped_paths))
+    return TrainResult(run_dir, progress.epoch, progress.best_epoch, progress.best_top1, report, [p.path for p in unreadable])
 
 
-def _open_run_folder(cfg: TrainConfig, c: Components, resume: Optional[Resume], info: D.DistInfo) -> Tuple[Run, List[dict], ModelCard]:
-    """(the run, results rows so far, the card as saved there): rank 0 creates or reopens the folder
-    and writes config/manifest/card; the other ranks learn its path and read the card."""
+def _open_run_folder(cfg: TrainConfig, c: Components, resume: Optional[Resume], info: D.DistInfo, log: Log) -> Tuple[Run, List[dict], ModelCard]:
+    """(the run, results rows so far, the card as saved there): rank 0 creates or reopens the folder,
+    removes the temporary files a killed writer left there and writes config/manifest/card; the
+    other ranks learn its path and read the card."""
     if resume is not None:
         root = resume.run_dir
         rows = [r for r in read_results(Run.at(root).results) if r["epoch"] <= c.progress.epoch]
@@ -271,6 +285,8 @@ def _open_run_folder(cfg: TrainConfig, c: Components, resume: Optional[Resume], 
         rows = []
     run = Run.at(D.broadcast_object(info, str(root)))
     if info.is_main:
+        for stale in remove_stale_temp_files(run):
+            log(f"removed {stale} (left by a writer that was killed)")
         write_run_files(run, cfg, c.card, c.data, rows, resume is not None)
     D.barrier(info)
     return run, rows, ModelCard.load(run.card)
